@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds every Rust plugin (and the test plugins) into WebAssembly components in
+# target/plugins/. Installs a toolchain that can build for wasm when none is found:
+#   1. rustup with the wasm32-unknown-unknown target installed: used as it is;
+#   2. otherwise Debian's rustc-web, which ships the std source: std is built for
+#      wasm with -Zbuild-std and linked by wasm-component-ld (installed with apt).
+# Usage: plugins/build.sh [crate ...]   (default: every plugin crate)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=wasm32-unknown-unknown
+OUT=target/plugins
+CRATES=("$@")
+[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters recorder)
+
+DEBIAN_RUSTC=/usr/bin/rustc
+DEBIAN_CARGO=/usr/bin/cargo
+COMPONENT_LD=/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin/wasm-component-ld
+WASM_LD=/usr/lib/llvm-22/bin/wasm-ld
+
+has_rustup_target() {
+    command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$TARGET"
+}
+
+install_debian_toolchain() {
+    echo "plugins: installing Debian's rustc-web toolchain for $TARGET (one time, ~1 min)" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        rustc-web cargo-web rust-web-src rust-web-llvm lld-22 >/dev/null
+}
+
+args=()
+for c in "${CRATES[@]}"; do args+=(-p "$c"); done
+
+if has_rustup_target; then
+    # rustup ships wasm-component-ld and wasm-ld beside its rustc.
+    BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+    COMPONENT_LD="$BIN/wasm-component-ld"
+    WASM_LD="$BIN/gcc-ld/wasm-ld"
+    build() { cargo build --quiet --profile plugin --target "$TARGET" "$@"; }
+else
+    [ -x "$DEBIAN_RUSTC" ] && [ -x "$COMPONENT_LD" ] && [ -x "$WASM_LD" ] || install_debian_toolchain
+    build() { RUSTC_BOOTSTRAP=1 RUSTC="$DEBIAN_RUSTC" "$DEBIAN_CARGO" build --quiet --profile plugin \
+        --target "$TARGET" -Zbuild-std=std,panic_abort "$@"; }
+fi
+build --config "target.$TARGET.linker='$COMPONENT_LD'" \
+    --config "target.$TARGET.rustflags=['-Clink-arg=--wasm-ld-path=$WASM_LD']" \
+    "${args[@]}"
+
+mkdir -p "$OUT"
+for c in "${CRATES[@]}"; do
+    cp "target/$TARGET/plugin/${c//-/_}.wasm" "$OUT/$c.wasm"
+done
+echo "plugins: built ${CRATES[*]} into $OUT/" >&2
