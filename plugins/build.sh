@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds every Rust plugin (and the test plugins) into WebAssembly components in
-# target/plugins/. Installs a toolchain that can build for wasm when none is found:
+# Builds every Rust plugin into a WebAssembly component in target/plugins/, and
+# the test plugins (tests/plugins/) into target/test-plugins/. Installs a toolchain that can build for wasm when none is found:
 #   1. rustup with the wasm32-unknown-unknown target installed: used as it is;
 #   2. otherwise Debian's rustc-web, which ships the std source: std is built for
 #      wasm with -Zbuild-std and linked by wasm-component-ld (installed with apt).
@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=wasm32-unknown-unknown
-OUT=target/plugins
 CRATES=("$@")
 [ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters recorder)
 
@@ -48,8 +47,9 @@ build --config "target.$TARGET.linker='$COMPONENT_LD'" \
     --config "target.$TARGET.rustflags=['-Clink-arg=--wasm-ld-path=$WASM_LD']" \
     "${args[@]}"
 
-mkdir -p "$OUT"
 for c in "${CRATES[@]}"; do
-    cp "target/$TARGET/plugin/${c//-/_}.wasm" "$OUT/$c.wasm"
+    if [ -d "tests/plugins/$c" ]; then out=target/test-plugins; else out=target/plugins; fi
+    mkdir -p "$out"
+    cp "target/$TARGET/plugin/${c//-/_}.wasm" "$out/$c.wasm"
 done
-echo "plugins: built ${CRATES[*]} into $OUT/" >&2
+echo "plugins: built ${CRATES[*]}" >&2

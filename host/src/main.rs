@@ -1,1 +1,318 @@
-fn main() {}
+//! The `projector` command line.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use projector::config::Config;
+use projector::lanes::Progress;
+use projector::router::Until;
+use projector::source::{self, ExpectedRevision, NewEvent, Source};
+
+/// Events per transaction when importing.
+const IMPORT_CHUNK: usize = 10_000;
+
+#[derive(Parser)]
+#[command(name = "projector", version, about = "A projection host for event-sourced systems: WebAssembly handlers turn events into read models.")]
+#[command(long_about = "A projection host for event-sourced systems.\n\nProjector reads events from an event store, splits them into ordered lanes, runs projection and upcaster plugins (WebAssembly components) over them, and writes read models into a graph. Settings come from projector.toml (if present), then PROJECTOR_* environment variables, then flags.")]
+struct Cli {
+    /// Config file [default: projector.toml if it exists]
+    #[arg(long, global = true, env = "PROJECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Event store URL, e.g. embedded:.projector/events.db
+    #[arg(long, global = true, env = "PROJECTOR_SOURCE")]
+    source: Option<String>,
+    /// Read model URL, e.g. embedded:.projector/graph.db
+    #[arg(long, global = true, env = "PROJECTOR_SINK")]
+    sink: Option<String>,
+    /// Directory of plugin components (*.wasm)
+    #[arg(long, global = true, env = "PROJECTOR_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Directory for compiled plugins
+    #[arg(long, global = true, env = "PROJECTOR_CACHE")]
+    cache: Option<PathBuf>,
+    /// Lanes per projection [default: 12]
+    #[arg(long, global = true, env = "PROJECTOR_LANES")]
+    lanes: Option<usize>,
+    /// Events per handler call and sink transaction [default: 256]
+    #[arg(long, global = true, env = "PROJECTOR_BATCH_SIZE")]
+    batch_size: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write generated interview events as JSON lines to stdout
+    Sample {
+        /// How many events
+        #[arg(long, default_value_t = 1000)]
+        events: u64,
+        /// Seed: the same seed gives the same events
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Append events from a JSON-lines file ("-" for stdin) to the event store
+    Import { file: PathBuf },
+    /// Append one event to the event store
+    Append {
+        #[arg(long)]
+        stream: String,
+        #[arg(long = "type")]
+        event_type: String,
+        /// The event's data, a JSON document
+        #[arg(long)]
+        data: String,
+        /// The envelope, a JSON object
+        #[arg(long, default_value = "{}")]
+        metadata: String,
+        #[arg(long, default_value_t = 1)]
+        schema_version: u32,
+        /// `any`, `no-stream`, or the revision the stream must be at
+        #[arg(long, default_value = "any")]
+        expected_revision: ExpectedRevision,
+    },
+    /// Project events until caught up (with --follow, keep tailing until Ctrl-C)
+    Run {
+        #[arg(long)]
+        follow: bool,
+        /// No progress bar
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Look at the read model
+    #[command(subcommand)]
+    Graph(GraphCommand),
+    /// Look at the plugins
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Look at parked events
+    #[command(subcommand)]
+    Parked(ParkedCommand),
+}
+
+#[derive(Subcommand)]
+enum GraphCommand {
+    /// Counts of nodes per label and relationships per type
+    Stats {
+        /// One JSON object: {"nodes": {...}, "relationships": {...}}
+        #[arg(long)]
+        json: bool,
+    },
+    /// The whole read model as JSON lines, in a deterministic order
+    Export,
+    /// Nodes with a label, as JSON lines
+    Nodes {
+        label: String,
+        #[arg(long, default_value_t = 3)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Name, version, world and subscriptions of every plugin
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ParkedCommand {
+    /// Parked events, oldest first
+    List {
+        #[arg(long)]
+        projection: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    projector::telemetry::init("info");
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn config(cli: &Cli) -> Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(s) = &cli.source {
+        config.source = s.clone();
+    }
+    if let Some(s) = &cli.sink {
+        config.sink = s.clone();
+    }
+    if let Some(p) = &cli.plugins {
+        config.plugins = p.clone();
+    }
+    if let Some(c) = &cli.cache {
+        config.cache = c.clone();
+    }
+    config.lanes.count = cli.lanes.or(config.lanes.count);
+    config.lanes.batch_size = cli.batch_size.or(config.lanes.batch_size);
+    Ok(config)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = config(&cli)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match cli.command {
+        Command::Sample { events, seed } => {
+            for event in projector::sample::Sample::new(events, seed) {
+                writeln!(out, "{event}")?;
+            }
+        }
+        Command::Import { file } => import(&config, &file)?,
+        Command::Append { stream, event_type, data, metadata, schema_version, expected_revision } => {
+            let event = NewEvent {
+                id: None,
+                stream,
+                event_type,
+                schema_version,
+                data: serde_json::from_str(&data).context("--data is not JSON")?,
+                metadata: serde_json::from_str(&metadata).context("--metadata is not JSON")?,
+            };
+            let position = source::open(&config.source)?.append(&[event], expected_revision)?;
+            writeln!(out, "appended at position {}", position[0])?;
+        }
+        Command::Run { follow, quiet } => run_projections(&config, follow, quiet)?,
+        Command::Graph(cmd) => graph(&config, cmd, &mut out)?,
+        Command::Plugins(PluginsCommand::List { json }) => {
+            let plugins = projector::app::load_plugins(&config)?;
+            let list = plugins.summaries();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                for p in list {
+                    writeln!(out, "{:<22} {:<8} {:<10} {}", p.name, p.version, p.world, p.subscribes.join(", "))?;
+                }
+            }
+        }
+        Command::Parked(ParkedCommand::List { projection, json }) => {
+            let parked = projector::sink::open(&config.sink)?.parked(projection.as_deref())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&parked)?)?;
+            } else if parked.is_empty() {
+                writeln!(out, "no parked events")?;
+            } else {
+                for p in parked {
+                    writeln!(out, "#{} {} [{}] {} {}@{} (position {}): {}", p.id, p.projection, p.status, p.event_type, p.stream, p.revision, p.position, p.error)?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn import(config: &Config, file: &std::path::Path) -> Result<()> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+        ))
+    };
+    let mut log = source::open(&config.source)?;
+    let started = Instant::now();
+    let (mut chunk, mut imported) = (Vec::with_capacity(IMPORT_CHUNK), 0usize);
+    for (n, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: NewEvent = serde_json::from_str(&line).with_context(|| {
+            format!("{} line {} is not an event ({imported} events before it were imported)", file.display(), n + 1)
+        })?;
+        chunk.push(event);
+        if chunk.len() == IMPORT_CHUNK {
+            imported += log.append(&chunk, ExpectedRevision::Any)?.len();
+            chunk.clear();
+        }
+    }
+    imported += log.append(&chunk, ExpectedRevision::Any)?.len();
+    let secs = started.elapsed().as_secs_f64();
+    println!("imported {imported} events in {secs:.1} s ({} events in the log)", log.count()?);
+    Ok(())
+}
+
+fn run_projections(config: &Config, follow: bool, quiet: bool) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let progress = Arc::new(Progress::default());
+    let total = source::open(&config.source)?.head()?.saturating_sub(1);
+    let bar = (!quiet && !follow).then(|| progress_bar(total, progress.clone()));
+    let until = if follow { Until::Stopped } else { Until::CaughtUp };
+    let report = projector::app::run(config, until, &stop, progress);
+    if let Some((bar, done)) = bar {
+        done.store(true, Ordering::Relaxed);
+        let _ = bar.join();
+    }
+    let report = report?;
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "projected {} events ({} parked) in {secs:.2} s: {:.0} events/s",
+        report.handled,
+        report.parked,
+        report.handled as f64 / secs
+    );
+    if report.parked > 0 {
+        println!("see them with `projector parked list`");
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr, fed from the lanes' counters.
+fn progress_bar(total: u64, progress: Arc<Progress>) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let finished = done.clone();
+    let thread = std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events handled  {per_sec}  eta {eta}")
+                .expect("a valid template"),
+        );
+        while !finished.load(Ordering::Relaxed) {
+            bar.set_position(progress.handled.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+    });
+    (thread, done)
+}
+
+fn graph(config: &Config, cmd: GraphCommand, out: &mut dyn Write) -> Result<()> {
+    let sink = projector::sink::open(&config.sink)?;
+    match cmd {
+        GraphCommand::Stats { json: true } => writeln!(out, "{}", serde_json::to_string(&sink.stats()?)?)?,
+        GraphCommand::Stats { json: false } => {
+            let stats = sink.stats()?;
+            writeln!(out, "nodes")?;
+            for (label, n) in &stats.nodes {
+                writeln!(out, "  {label:<24} {n:>9}")?;
+            }
+            writeln!(out, "relationships")?;
+            for (rel, n) in &stats.relationships {
+                writeln!(out, "  {rel:<24} {n:>9}")?;
+            }
+        }
+        GraphCommand::Export => sink.export(out)?,
+        GraphCommand::Nodes { label, limit } => {
+            for node in sink.nodes(&label, limit)? {
+                writeln!(out, "{label} {node}")?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! `(Sentence)-[:FOLLOWS]->(Sentence)` from each sentence to the one after it, and from each
 //! Analysis `MENTIONS_KEYWORD`, `MENTIONS_TOPIC`, `MENTIONS_DOMAIN_KEYWORD` (to Keyword, Topic,
 //! DomainKeyword) and `HAS_FUNCTION_TYPE`, `HAS_STRUCTURE_TYPE`, `HAS_PURPOSE` (to FunctionType,
-//! StructureType, Purpose). Handlers see schema version 2 only: `interview-upcasters` raises v1.
+//! StructureType, Purpose). SentenceCreated and AnalysisGenerated are handled at v2 only: `interview-upcasters` raises v1.
 
 mod analysis;
 mod events;
@@ -17,8 +17,14 @@ use projector_sdk::*;
 
 pub struct InterviewGraph;
 
-/// The schema version this projection understands.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The schema version this projection understands for each event type: 2 for
+/// the two types whose v1 named sentences by index, 1 for the rest.
+pub fn schema_version(event_type: &str) -> u32 {
+    match event_type {
+        "SentenceCreated" | "AnalysisGenerated" => 2,
+        _ => 1,
+    }
+}
 
 impl Projection for InterviewGraph {
     fn manifest() -> Manifest {
@@ -49,9 +55,10 @@ impl Projection for InterviewGraph {
     }
 
     fn handle(event: &Event) -> Outcome {
-        if event.schema_version != SCHEMA_VERSION {
+        let expected = schema_version(&event.event_type);
+        if event.schema_version != expected {
             return Err(HandlerError::permanent(format!(
-                "{} v{} is not v{SCHEMA_VERSION}: is the interview-upcasters plugin loaded?",
+                "{} v{} is not v{expected}: is the interview-upcasters plugin loaded?",
                 event.event_type, event.schema_version
             )));
         }

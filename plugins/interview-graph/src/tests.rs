@@ -10,7 +10,8 @@ use crate::InterviewGraph;
 const INTERVIEW: &str = "6f1c2c1e-0000-4000-8000-000000000001";
 
 fn v2(e: Event) -> Event {
-    e.at_version(2)
+    let version = crate::schema_version(&e.event_type);
+    e.at_version(version)
 }
 
 #[test]

@@ -1,0 +1,127 @@
+//! Configuration: `projector.toml` (optional), then `PROJECTOR_*` environment
+//! variables, then command-line flags, each overriding the one before.
+//! A missing file gives working defaults for the demo.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::lanes::{LaneSettings, RetryPolicy};
+use crate::parking::ParkMode;
+use crate::runtime::limits::DEFAULT_CALL_DEADLINE;
+
+/// The default config file, looked for in the working directory.
+pub const CONFIG_FILE: &str = "projector.toml";
+
+/// Lanes per projection, as in the deployment Projector grew out of.
+pub const DEFAULT_LANES: usize = 12;
+/// Events per handler call and per sink transaction.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+/// How long a lane waits for a batch to fill once it has one event.
+pub const DEFAULT_BATCH_WAIT: Duration = Duration::from_millis(2);
+/// Tries of a failing event before it is parked.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 5;
+pub const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(100);
+pub const DEFAULT_RETRY_CAP: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where events come from: `embedded:PATH`.
+    pub source: String,
+    /// Where read models go: `embedded:PATH`.
+    pub sink: String,
+    /// The directory of plugin components (`*.wasm`).
+    pub plugins: PathBuf,
+    /// Where compiled plugins are cached.
+    pub cache: PathBuf,
+    /// Lane settings for every projection.
+    pub lanes: LaneConfig,
+    /// Per-projection overrides of `lanes`, by projection name.
+    pub projections: BTreeMap<String, LaneConfig>,
+}
+
+/// Lane settings; in `[projections.NAME]` every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneConfig {
+    pub count: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub batch_wait_ms: Option<u64>,
+    pub call_deadline_ms: Option<u64>,
+    pub retry_attempts: Option<u32>,
+    pub retry_base_ms: Option<u64>,
+    pub retry_cap_ms: Option<u64>,
+    pub park: Option<ParkMode>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source: "embedded:.projector/events.db".into(),
+            sink: "embedded:.projector/graph.db".into(),
+            plugins: "target/plugins".into(),
+            cache: ".projector/cache".into(),
+            lanes: LaneConfig::default(),
+            projections: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, or `projector.toml` if it exists, or gives the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let path = match path {
+            Some(p) => p.to_owned(),
+            None if Path::new(CONFIG_FILE).exists() => PathBuf::from(CONFIG_FILE),
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+    }
+
+    /// The lane settings of one projection: its overrides over the defaults.
+    pub fn lane_settings(&self, projection: &str) -> LaneSettings {
+        let own = self.projections.get(projection).cloned().unwrap_or_default();
+        let pick = |f: fn(&LaneConfig) -> Option<u64>| f(&own).or(f(&self.lanes));
+        let ms = Duration::from_millis;
+        LaneSettings {
+            lanes: own.count.or(self.lanes.count).unwrap_or(DEFAULT_LANES).max(1),
+            batch_size: own.batch_size.or(self.lanes.batch_size).unwrap_or(DEFAULT_BATCH_SIZE).max(1),
+            batch_wait: pick(|c| c.batch_wait_ms).map_or(DEFAULT_BATCH_WAIT, ms),
+            call_deadline: pick(|c| c.call_deadline_ms).map_or(DEFAULT_CALL_DEADLINE, ms),
+            retry: RetryPolicy {
+                attempts: own.retry_attempts.or(self.lanes.retry_attempts).unwrap_or(DEFAULT_RETRY_ATTEMPTS).max(1),
+                base: pick(|c| c.retry_base_ms).map_or(DEFAULT_RETRY_BASE, ms),
+                cap: pick(|c| c.retry_cap_ms).map_or(DEFAULT_RETRY_CAP, ms),
+            },
+            park_mode: own.park.or(self.lanes.park).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_overrides_win_over_defaults() {
+        let config: Config = toml::from_str(
+            "[lanes]\ncount = 4\nretry_attempts = 2\n[projections.p]\ncount = 1\npark = \"event\"\n",
+        )
+        .unwrap();
+        let p = config.lane_settings("p");
+        assert_eq!((p.lanes, p.retry.attempts, p.park_mode), (1, 2, ParkMode::Event));
+        let other = config.lane_settings("other");
+        assert_eq!((other.lanes, other.park_mode), (4, ParkMode::KeyTail));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("sorce = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("sorce"), "{err}");
+    }
+}

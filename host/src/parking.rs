@@ -1,0 +1,62 @@
+//! Parked events: set aside after retries run out, with the error, so that one
+//! bad event never stops the rest. They can be listed, replayed or discarded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Event;
+
+/// What else is set aside when an event is parked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParkMode {
+    /// The event and every later event with the same partition key, so that no
+    /// later event is applied on top of a missing one (the default).
+    #[default]
+    KeyTail,
+    /// The event alone; later events of its key go on.
+    Event,
+}
+
+/// An event to park, with why.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    pub key: String,
+    pub event: Event,
+    pub error: String,
+    pub attempts: u32,
+    pub plugin_version: String,
+    /// Set when the event is parked only because an earlier event of its key is.
+    pub behind: Option<u64>,
+}
+
+/// A parked event as stored and listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParkedRecord {
+    pub id: i64,
+    pub projection: String,
+    pub key: String,
+    pub position: u64,
+    pub stream: String,
+    pub revision: u64,
+    pub event_type: String,
+    pub error: String,
+    pub attempts: u32,
+    pub plugin_version: String,
+    pub behind: Option<u64>,
+    pub parked_at: String,
+    pub status: String,
+}
+
+/// An event as the JSON object a parked record stores.
+pub fn event_to_json(e: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "stream": e.stream,
+        "type": e.event_type,
+        "schema_version": e.schema_version,
+        "revision": e.revision,
+        "position": e.position,
+        "data": e.data,
+        "metadata": e.metadata,
+    })
+}

@@ -1,0 +1,97 @@
+//! A projection plugin: its manifest, checked at load, and its instances.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use wasmtime::component::InstancePre;
+
+use super::scope::{is_identifier, WriteScope};
+use crate::runtime::bindings::handler;
+use crate::runtime::limits::DEFAULT_CALL_DEADLINE;
+use crate::runtime::sandbox::{PluginState, Sandbox, Trap};
+use crate::{Event, HandlerError, Manifest, Mutation, PartitionKey};
+
+/// A loaded, validated projection, ready to instantiate once per lane.
+pub struct ProjectionPlugin {
+    pub file: PathBuf,
+    pub manifest: Manifest,
+    pub scope: WriteScope,
+    pre: InstancePre<PluginState>,
+}
+
+/// What a handler says about each event of a batch.
+pub type HandlerResults = Vec<Result<Vec<Mutation>, HandlerError>>;
+
+impl ProjectionPlugin {
+    pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
+        let label = file.display().to_string();
+        let mut probe: Sandbox<handler::Guest> = Sandbox::new(&label, pre.clone(), DEFAULT_CALL_DEADLINE)
+            .with_context(|| format!("cannot instantiate projection plugin {label}"))?;
+        let manifest = probe
+            .call(|guest, store| guest.call_describe(store))
+            .map_err(|trap| anyhow::anyhow!("projection plugin {label}: describe() failed: {trap}"))?;
+        validate(&manifest).with_context(|| format!("projection plugin {label} has an invalid manifest"))?;
+        let scope = WriteScope::of(&manifest);
+        Ok(Self { file: file.to_owned(), manifest, scope, pre })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// A fresh instance whose calls each have `deadline`.
+    pub fn instantiate(&self, deadline: Duration) -> Result<ProjectionInstance> {
+        let sandbox = Sandbox::new(&self.manifest.name, self.pre.clone(), deadline)?;
+        Ok(ProjectionInstance { sandbox })
+    }
+
+    /// Whether this projection wants the event at all.
+    pub fn subscribes(&self, event: &Event) -> bool {
+        let m = &self.manifest;
+        (m.event_types.is_empty() || m.event_types.iter().any(|t| *t == event.event_type))
+            && (m.stream_prefixes.is_empty() || m.stream_prefixes.iter().any(|p| event.stream.starts_with(p.as_str())))
+    }
+}
+
+/// One instance of a projection, owned by one lane.
+pub struct ProjectionInstance {
+    sandbox: Sandbox<handler::Guest>,
+}
+
+impl ProjectionInstance {
+    /// Handles a batch: one result per event, or a trap for the whole call.
+    pub fn handle(&mut self, events: &[Event]) -> Result<HandlerResults, Trap> {
+        let results = self.sandbox.call(|guest, store| guest.call_handle(store, events))?;
+        if results.len() != events.len() {
+            return Err(Trap(format!(
+                "handle() returned {} results for {} events; it must return one per event",
+                results.len(),
+                events.len()
+            )));
+        }
+        Ok(results)
+    }
+}
+
+fn validate(m: &Manifest) -> Result<()> {
+    if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("name `{}` must be non-empty and use only letters, digits, `-` and `_`", m.name);
+    }
+    for decl in &m.labels {
+        for (what, name) in [("label", &decl.label), ("key property", &decl.key_property)] {
+            if !is_identifier(name) {
+                bail!("{what} `{name}` is not an identifier (a letter, then letters, digits or `_`)");
+            }
+        }
+    }
+    if let Some(bad) = m.relationship_types.iter().find(|t| !is_identifier(t)) {
+        bail!("relationship type `{bad}` is not an identifier (a letter, then letters, digits or `_`)");
+    }
+    match &m.partition_key {
+        PartitionKey::DataPointer(p) | PartitionKey::MetadataPointer(p) if !p.starts_with('/') => {
+            bail!("partition key `{p}` is not a JSON pointer: it must start with `/`, e.g. `/interview_id`")
+        }
+        _ => Ok(()),
+    }
+}

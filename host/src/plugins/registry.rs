@@ -1,0 +1,107 @@
+//! Finding the plugins in a directory, loading each, and refusing the whole set
+//! if any one is bad: the host never starts half-configured.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use wasmtime::component::Component;
+
+use super::{ProjectionPlugin, UpcasterPlugin};
+use crate::runtime::engine::load_component;
+use crate::runtime::sandbox::linker;
+
+const HANDLER_EXPORT: &str = "projector:plugin/handler@0.1.0";
+const UPCASTING_EXPORT: &str = "projector:plugin/upcasting@0.1.0";
+
+/// Every plugin the host runs.
+pub struct Plugins {
+    pub projections: Vec<Arc<ProjectionPlugin>>,
+    pub upcasters: Vec<Arc<UpcasterPlugin>>,
+}
+
+/// One line of `projector plugins list`.
+#[derive(Serialize)]
+pub struct PluginSummary {
+    pub name: String,
+    pub version: String,
+    pub world: &'static str,
+    pub file: String,
+    pub subscribes: Vec<String>,
+}
+
+impl Plugins {
+    /// Loads every `*.wasm` file in `dir` (sorted by name), compiling through `cache_dir`.
+    pub fn load_dir(dir: &Path, cache_dir: &Path) -> Result<Self> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| {
+                format!("cannot read the plugins directory {} (build the plugins with `just plugins`, or set `plugins` in projector.toml)", dir.display())
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("no plugins (*.wasm) in {}: build them with `just plugins`", dir.display());
+        }
+        Self::load_files(&files, cache_dir)
+    }
+
+    /// Loads the given component files.
+    pub fn load_files(files: &[PathBuf], cache_dir: &Path) -> Result<Self> {
+        let linker = linker()?;
+        let mut plugins = Plugins { projections: Vec::new(), upcasters: Vec::new() };
+        for file in files {
+            let component = load_component(file, cache_dir)?;
+            let pre = linker.instantiate_pre(&component).map_err(|e| {
+                anyhow::anyhow!("plugin {} needs imports this host does not give ({e:#}); a plugin may import only `projector:plugin/log`", file.display())
+            })?;
+            if component.get_export_index(None, HANDLER_EXPORT).is_some() {
+                plugins.projections.push(Arc::new(ProjectionPlugin::new(file, pre)?));
+            } else if component.get_export_index(None, UPCASTING_EXPORT).is_some() {
+                plugins.upcasters.push(Arc::new(UpcasterPlugin::new(file, pre)?));
+            } else {
+                bail!(
+                    "plugin {} is neither a projection nor an upcaster: it exports [{}], but a plugin must export `{HANDLER_EXPORT}` (world `projection`) or `{UPCASTING_EXPORT}` (world `upcaster`)",
+                    file.display(),
+                    export_names(&component).join(", ")
+                );
+            }
+        }
+        plugins.check_unique_names()?;
+        Ok(plugins)
+    }
+
+    fn check_unique_names(&self) -> Result<()> {
+        let mut seen = std::collections::HashMap::new();
+        let names = self.projections.iter().map(|p| (&p.manifest.name, &p.file));
+        let names = names.chain(self.upcasters.iter().map(|u| (&u.manifest.name, &u.file)));
+        for (name, file) in names {
+            if let Some(other) = seen.insert(name.clone(), file.clone()) {
+                bail!("two plugins are named `{name}`: {} and {}; names must be unique", other.display(), file.display());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn summaries(&self) -> Vec<PluginSummary> {
+        let projections = self.projections.iter().map(|p| {
+            let m = &p.manifest;
+            let mut subscribes = m.event_types.clone();
+            subscribes.extend(m.stream_prefixes.iter().map(|s| format!("{s}*")));
+            PluginSummary { name: m.name.clone(), version: m.version.clone(), world: "projection", file: p.file.display().to_string(), subscribes }
+        });
+        let upcasters = self.upcasters.iter().map(|u| {
+            let m = &u.manifest;
+            let subscribes = m.upgrades.iter().map(|s| format!("{} v{}", s.event_type, s.from_version)).collect();
+            PluginSummary { name: m.name.clone(), version: m.version.clone(), world: "upcaster", file: u.file.display().to_string(), subscribes }
+        });
+        projections.chain(upcasters).collect()
+    }
+}
+
+fn export_names(component: &Component) -> Vec<String> {
+    let ty = component.component_type();
+    ty.exports(crate::runtime::engine::engine()).map(|(name, _)| format!("`{name}`")).collect()
+}

@@ -1,0 +1,109 @@
+//! The router reads the source in global order, runs the upcaster chain once per
+//! event, and hands each event to every projection that subscribes to it, on
+//! the lane its partition key picks. Blocking sends into bounded lane queues
+//! are the backpressure that keeps memory bounded.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::lanes::{lane_of, partition_key, LaneItem, LaneSet};
+use crate::plugins::{ProjectionPlugin, UpcasterChain};
+use crate::source::Source;
+
+/// How many events one read from the source returns at most.
+pub const READ_BATCH: usize = 1024;
+
+/// How long a following router sleeps when the source has nothing new.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// One projection as the router sees it.
+pub struct Route {
+    pub plugin: Arc<ProjectionPlugin>,
+    pub lanes: LaneSet,
+}
+
+pub struct Router {
+    pub routes: Vec<Route>,
+    pub upcasters: UpcasterChain,
+}
+
+/// When the router stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// When the source has nothing more.
+    CaughtUp,
+    /// Never: wait for new events (until asked to stop).
+    Stopped,
+}
+
+impl Router {
+    /// Routes events from the lowest checkpoint of its projections until `until`
+    /// or `stop`; returns the position it read through.
+    pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
+        let mut next = self.routes.iter().map(|r| r.lanes.checkpoint()).min().unwrap_or(0);
+        while !stop.load(Ordering::Relaxed) {
+            let events = source.read(next, READ_BATCH)?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                if until == Until::CaughtUp {
+                    break;
+                }
+                std::thread::sleep(POLL_INTERVAL);
+                continue;
+            };
+            for event in events {
+                let position = event.position;
+                let (original, upcast) = if self.upcasters.is_empty() {
+                    (None, Ok(vec![event]))
+                } else {
+                    let upcast = self.upcasters.upcast(event.clone());
+                    (Some(event), upcast)
+                };
+                for route in &self.routes {
+                    if position >= route.lanes.resumed_from {
+                        route.dispatch(original.as_ref(), &upcast)?;
+                    }
+                }
+            }
+            next = last + 1;
+            for route in &self.routes {
+                route.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).read_through(next);
+            }
+        }
+        Ok(next)
+    }
+}
+
+impl Route {
+    /// Hands the (upcast) event to its lane; `original` is given when upcasters ran.
+    fn dispatch(&self, original: Option<&crate::Event>, upcast: &Result<Vec<crate::Event>, String>) -> Result<()> {
+        let items: Vec<LaneItem> = match upcast {
+            Ok(events) => events
+                .iter()
+                .filter(|e| self.plugin.subscribes(e))
+                .map(|e| match partition_key(&self.plugin.manifest.partition_key, e) {
+                    Ok(key) => LaneItem { event: e.clone(), key: Some(key), failure: None },
+                    Err(why) => LaneItem { event: e.clone(), key: None, failure: Some(why) },
+                })
+                .collect(),
+            Err(why) => match original.filter(|e| self.plugin.subscribes(e)) {
+                Some(original) => {
+                    let key = partition_key(&self.plugin.manifest.partition_key, original).ok();
+                    vec![LaneItem { event: original.clone(), key, failure: Some(format!("upcast failed: {why}")) }]
+                }
+                None => Vec::new(),
+            },
+        };
+        let lanes = self.lanes.senders.len();
+        for item in items {
+            let lane = lane_of(item.key.as_deref().unwrap_or(&item.event.stream), lanes);
+            self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).dispatched(item.event.position);
+            if self.lanes.senders[lane].send(item).is_err() {
+                anyhow::bail!("lane {lane} of projection {} stopped unexpectedly", self.plugin.name());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! Every limit a plugin runs under, in one place. Each is a default that a
+//! projection's config may change where noted.
+
+use std::time::Duration;
+
+/// How often the engine's epoch advances; the unit of a call's deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How long one call into a plugin may run before it is interrupted
+/// (config: `call_deadline_ms`). A batch of events is one call.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The most linear memory one plugin instance may grow to.
+pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+
+/// The most table elements one plugin instance may have.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The deepest native stack a plugin's Wasm may use; deeper recursion traps.
+pub const MAX_WASM_STACK_BYTES: usize = 1 << 20;
+
+/// The most events an upcaster chain may rewrite one event through, so that a
+/// pair of upcasters that undo each other cannot loop forever.
+pub const MAX_UPCAST_STEPS: usize = 32;
+
+/// A deadline in epoch ticks (at least one).
+pub fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}

@@ -1,0 +1,116 @@
+//! Applying one mutation, or one parked event, inside a transaction.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use crate::parking::{event_to_json, Parked};
+use crate::{Mutation, NodeRef, Property, Scalar, Value};
+
+type KeyProperties = HashMap<String, String>;
+
+pub fn mutation(tx: &Transaction, keys: &KeyProperties, m: &Mutation) -> rusqlite::Result<()> {
+    match m {
+        Mutation::MergeNode(n) => {
+            tx.prepare_cached(
+                "INSERT INTO nodes (label, key, props) VALUES (?1, ?2, json_patch(json_object(?3, ?2), ?4))
+                 ON CONFLICT (label, key) DO UPDATE SET props = json_patch(props, ?4)",
+            )?
+            .execute(params![n.node.label, n.node.key, key_property(keys, &n.node), props(&n.set)])?;
+        }
+        Mutation::RemoveProperties(r) => {
+            let patch: serde_json::Map<_, _> = r.names.iter().map(|n| (n.clone(), serde_json::Value::Null)).collect();
+            tx.prepare_cached("UPDATE nodes SET props = json_patch(props, ?3) WHERE label = ?1 AND key = ?2")?
+                .execute(params![r.node.label, r.node.key, serde_json::Value::Object(patch).to_string()])?;
+        }
+        Mutation::DeleteNode(n) => {
+            if let Some(id) = find(tx, n)? {
+                tx.prepare_cached("DELETE FROM edges WHERE src = ?1")?.execute([id])?;
+                tx.prepare_cached("DELETE FROM edges WHERE dst = ?1")?.execute([id])?;
+                tx.prepare_cached("DELETE FROM nodes WHERE id = ?1")?.execute([id])?;
+            }
+        }
+        Mutation::MergeEdge(e) => {
+            let src = merge(tx, keys, &e.edge.from)?;
+            let dst = merge(tx, keys, &e.edge.to)?;
+            tx.prepare_cached(
+                "INSERT INTO edges (src, type, dst, props) VALUES (?1, ?2, ?3, json_patch('{}', ?4))
+                 ON CONFLICT (src, type, dst) DO UPDATE SET props = json_patch(props, ?4)",
+            )?
+            .execute(params![src, e.edge.rel_type, dst, props(&e.set)])?;
+        }
+        Mutation::DeleteEdge(e) => {
+            if let (Some(src), Some(dst)) = (find(tx, &e.from)?, find(tx, &e.to)?) {
+                tx.prepare_cached("DELETE FROM edges WHERE src = ?1 AND type = ?2 AND dst = ?3")?
+                    .execute(params![src, e.rel_type, dst])?;
+            }
+        }
+        Mutation::DeleteEdges(e) => {
+            if let Some(src) = find(tx, &e.from)? {
+                tx.prepare_cached("DELETE FROM edges WHERE src = ?1 AND type = ?2")?.execute(params![src, e.rel_type])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn park(tx: &Transaction, projection: &str, p: &Parked) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO parked (projection, key, position, event, error, attempts, plugin_version, behind, parked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        projection,
+        p.key,
+        p.event.position as i64,
+        event_to_json(&p.event).to_string(),
+        p.error,
+        p.attempts,
+        p.plugin_version,
+        p.behind.map(|b| b as i64),
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    ])?;
+    Ok(())
+}
+
+fn key_property<'a>(keys: &'a KeyProperties, node: &NodeRef) -> &'a str {
+    keys.get(&node.label).map_or("id", String::as_str)
+}
+
+fn find(tx: &Transaction, node: &NodeRef) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached("SELECT id FROM nodes WHERE label = ?1 AND key = ?2")?
+        .query_row(params![node.label, node.key], |r| r.get(0))
+        .optional()
+}
+
+fn merge(tx: &Transaction, keys: &KeyProperties, node: &NodeRef) -> rusqlite::Result<i64> {
+    if let Some(id) = find(tx, node)? {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO nodes (label, key, props) VALUES (?1, ?2, json_object(?3, ?2))")?
+        .execute(params![node.label, node.key, key_property(keys, node)])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Properties as a JSON merge patch: a null removes the property, as `SET n += $props` does.
+fn props(set: &[Property]) -> String {
+    let map: serde_json::Map<_, _> = set.iter().map(|p| (p.name.clone(), value_json(&p.value))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+pub fn value_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::One(s) => scalar_json(s),
+        Value::Many(list) => list.iter().map(scalar_json).collect(),
+    }
+}
+
+fn scalar_json(s: &Scalar) -> serde_json::Value {
+    match s {
+        Scalar::Null => serde_json::Value::Null,
+        Scalar::Boolean(b) => (*b).into(),
+        Scalar::Integer(i) => (*i).into(),
+        Scalar::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Scalar::Text(t) => t.clone().into(),
+    }
+}

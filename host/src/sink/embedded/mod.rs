@@ -1,0 +1,161 @@
+//! The embedded sink: a property graph in one SQLite file. Nodes are keyed by
+//! (label, key), relationships by (from, type, to); properties are JSON objects.
+//! Every commit is one SQLite transaction.
+
+mod apply;
+mod read;
+mod schema;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+
+use super::{Commit, ProjectionState, Sink, SinkError};
+use crate::parking::ParkedRecord;
+use crate::plugins::WriteScope;
+
+/// How long a write waits for a lock held by another process before the sink
+/// counts as unavailable (and the lane backs off and retries).
+pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+pub struct EmbeddedGraph {
+    conn: Mutex<Connection>,
+    /// Label -> the property that holds a node's key, from the projections' manifests.
+    key_properties: Mutex<HashMap<String, String>>,
+}
+
+impl EmbeddedGraph {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open graph {}", path.display()))?;
+        conn.busy_timeout(LOCK_WAIT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(schema::SCHEMA).with_context(|| format!("{} is not a Projector graph", path.display()))?;
+        Ok(Self { conn: Mutex::new(conn), key_properties: Mutex::new(HashMap::new()) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn try_commit(&self, commit: &Commit) -> rusqlite::Result<()> {
+        let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for applied in &commit.applied {
+            for m in applied.mutations {
+                apply::mutation(&tx, &keys, m)?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO guards (projection, key, position) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (projection, key) DO UPDATE SET position = max(position, excluded.position)",
+            )?
+            .execute(params![commit.projection, applied.key, applied.position as i64])?;
+        }
+        for parked in &commit.parked {
+            apply::park(&tx, commit.projection, parked)?;
+        }
+        let high_water = commit
+            .applied
+            .iter()
+            .map(|a| a.position)
+            .chain(commit.parked.iter().map(|p| p.event.position))
+            .max()
+            .unwrap_or(0);
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (projection, position, high_water) VALUES (?1, ?2, ?3)
+             ON CONFLICT (projection) DO UPDATE SET position = max(position, excluded.position),
+                                                    high_water = max(high_water, excluded.high_water)",
+        )?
+        .execute(params![commit.projection, commit.checkpoint as i64, high_water as i64])?;
+        tx.commit()
+    }
+}
+
+/// Busy, locked and I/O failures are outages; anything else is the data's fault.
+fn classify(error: rusqlite::Error) -> SinkError {
+    let outage = matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::DiskFull | ErrorCode::ReadOnly)
+    );
+    let error = anyhow::Error::new(error).context("embedded graph");
+    if outage {
+        SinkError::Unavailable(error)
+    } else {
+        SinkError::Rejected(error)
+    }
+}
+
+impl Sink for EmbeddedGraph {
+    fn prepare(&self, projection: &str, scope: &WriteScope) -> Result<ProjectionState> {
+        let mut keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
+        for (label, key) in &scope.labels {
+            match keys.get(label) {
+                Some(other) if other != key => bail!(
+                    "projection {projection} keys label `{label}` by `{key}`, but another projection keys it by `{other}`"
+                ),
+                _ => {
+                    keys.insert(label.clone(), key.clone());
+                }
+            }
+        }
+        drop(keys);
+        let conn = self.conn();
+        let (checkpoint, high_water) = conn
+            .query_row("SELECT position, high_water FROM checkpoints WHERE projection = ?1", [projection], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .optional()?
+            .unwrap_or((0, 0));
+        let mut stmt = conn.prepare(
+            "SELECT key, min(position) FROM parked WHERE projection = ?1 AND status = 'parked' GROUP BY key",
+        )?;
+        let blocked_keys = stmt
+            .query_map([projection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<_, _>>()?;
+        Ok(ProjectionState { checkpoint, high_water, blocked_keys })
+    }
+
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError> {
+        self.conn()
+            .prepare_cached("SELECT position FROM guards WHERE projection = ?1 AND key = ?2")
+            .and_then(|mut s| s.query_row([projection, key], |r| r.get::<_, i64>(0)).optional())
+            .map(|p| p.map(|p| p as u64))
+            .map_err(classify)
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<(), SinkError> {
+        self.try_commit(commit).map_err(classify)
+    }
+
+    fn stats(&self) -> Result<super::GraphStats> {
+        read::stats(&self.conn())
+    }
+
+    fn export(&self, out: &mut dyn std::io::Write) -> Result<()> {
+        read::export(&self.conn(), out)
+    }
+
+    fn nodes(&self, label: &str, limit: usize) -> Result<Vec<serde_json::Value>> {
+        read::nodes(&self.conn(), label, limit)
+    }
+
+    fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
+        read::parked(&self.conn(), projection)
+    }
+
+    fn checkpoint(&self, projection: &str) -> Result<u64> {
+        let p: Option<i64> = self
+            .conn()
+            .query_row("SELECT position FROM checkpoints WHERE projection = ?1", [projection], |r| r.get(0))
+            .optional()?;
+        Ok(p.unwrap_or(0) as u64)
+    }
+}

@@ -1,0 +1,85 @@
+//! Reading the embedded graph: counts, a deterministic export, nodes, parked events.
+
+use std::io::Write;
+
+use anyhow::Result;
+use rusqlite::{params, Connection};
+use serde_json::{json, Value as Json};
+
+use crate::parking::ParkedRecord;
+use crate::sink::GraphStats;
+
+pub fn stats(conn: &Connection) -> Result<GraphStats> {
+    let count = |sql: &str| -> Result<_> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    Ok(GraphStats {
+        nodes: count("SELECT label, count(*) FROM nodes GROUP BY label")?,
+        relationships: count("SELECT type, count(*) FROM edges GROUP BY type")?,
+    })
+}
+
+fn parse(props: &str) -> Json {
+    serde_json::from_str(props).unwrap_or(Json::Null)
+}
+
+/// Nodes ordered by (label, key), then relationships ordered by (type, from, to);
+/// JSON object keys sorted. Equal graphs export byte-identical text.
+pub fn export(conn: &Connection, out: &mut dyn Write) -> Result<()> {
+    let mut nodes = conn.prepare("SELECT label, key, props FROM nodes ORDER BY label, key")?;
+    let mut rows = nodes.query([])?;
+    while let Some(r) = rows.next()? {
+        let line = json!({"node": r.get::<_, String>(0)?, "key": r.get::<_, String>(1)?, "props": parse(&r.get::<_, String>(2)?)});
+        writeln!(out, "{line}")?;
+    }
+    let mut edges = conn.prepare(
+        "SELECT e.type, a.label, a.key, b.label, b.key, e.props FROM edges e
+         JOIN nodes a ON a.id = e.src JOIN nodes b ON b.id = e.dst
+         ORDER BY e.type, a.label, a.key, b.label, b.key",
+    )?;
+    let mut rows = edges.query([])?;
+    while let Some(r) = rows.next()? {
+        let line = json!({
+            "rel": r.get::<_, String>(0)?,
+            "from": [r.get::<_, String>(1)?, r.get::<_, String>(2)?],
+            "to": [r.get::<_, String>(3)?, r.get::<_, String>(4)?],
+            "props": parse(&r.get::<_, String>(5)?),
+        });
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+pub fn nodes(conn: &Connection, label: &str, limit: usize) -> Result<Vec<Json>> {
+    let mut stmt = conn.prepare("SELECT props FROM nodes WHERE label = ?1 ORDER BY key LIMIT ?2")?;
+    let rows = stmt.query_map(params![label, limit as i64], |r| r.get::<_, String>(0))?;
+    Ok(rows.map(|p| p.map(|p| parse(&p))).collect::<Result<_, _>>()?)
+}
+
+pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, projection, key, position, event, error, attempts, plugin_version, behind, parked_at, status
+         FROM parked WHERE ?1 IS NULL OR projection = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([projection], |r| {
+        let event = parse(&r.get::<_, String>(4)?);
+        Ok(ParkedRecord {
+            id: r.get(0)?,
+            projection: r.get(1)?,
+            key: r.get(2)?,
+            position: r.get::<_, i64>(3)? as u64,
+            stream: event["stream"].as_str().unwrap_or_default().to_owned(),
+            revision: event["revision"].as_u64().unwrap_or_default(),
+            event_type: event["type"].as_str().unwrap_or_default().to_owned(),
+            error: r.get(5)?,
+            attempts: r.get(6)?,
+            plugin_version: r.get(7)?,
+            behind: r.get::<_, Option<i64>>(8)?.map(|b| b as u64),
+            parked_at: r.get(9)?,
+            status: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

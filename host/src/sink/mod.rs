@@ -1,0 +1,106 @@
+//! Sinks: where mutations are applied, together with guards, parked events and
+//! the checkpoint, in one transaction per batch.
+
+pub mod embedded;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::parking::{Parked, ParkedRecord};
+use crate::plugins::WriteScope;
+use crate::Mutation;
+
+/// One event's effect in a commit.
+#[derive(Debug)]
+pub struct Applied<'a> {
+    pub key: &'a str,
+    pub position: u64,
+    pub mutations: &'a [Mutation],
+}
+
+/// Everything a lane commits for one batch, atomically.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    pub projection: &'a str,
+    pub applied: Vec<Applied<'a>>,
+    pub parked: Vec<Parked>,
+    /// Every position below this is done (the sink keeps the highest it was given).
+    pub checkpoint: u64,
+}
+
+/// Why a commit failed, which decides what the lane does next.
+#[derive(Debug)]
+pub enum SinkError {
+    /// The sink cannot be reached or is busy: not the events' fault. Back off
+    /// and try again, for as long as it takes; never park for this.
+    Unavailable(anyhow::Error),
+    /// The sink refused what was asked of it: one of the events is at fault.
+    Rejected(anyhow::Error),
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkError::Unavailable(e) => write!(f, "sink unavailable: {e:#}"),
+            SinkError::Rejected(e) => write!(f, "sink rejected the write: {e:#}"),
+        }
+    }
+}
+
+/// What a projection resumes from.
+#[derive(Debug, Default, Clone)]
+pub struct ProjectionState {
+    /// Every position below this is done.
+    pub checkpoint: u64,
+    /// The highest position ever committed; events at or below it may have
+    /// been applied already, so their guards are checked.
+    pub high_water: u64,
+    /// Keys with a parked event -> its position: their later events are parked behind it.
+    pub blocked_keys: HashMap<String, u64>,
+}
+
+/// Counts per label and per relationship type.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct GraphStats {
+    pub nodes: BTreeMap<String, u64>,
+    pub relationships: BTreeMap<String, u64>,
+}
+
+/// A read model store.
+pub trait Sink: Send + Sync {
+    /// Gets ready for a projection that writes within `scope`, and says where it resumes.
+    fn prepare(&self, projection: &str, scope: &WriteScope) -> Result<ProjectionState>;
+
+    /// The position of the last event applied for `key`, if any.
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError>;
+
+    /// Applies a batch atomically: mutations in order, guards, parked events, checkpoint.
+    fn commit(&self, commit: &Commit) -> Result<(), SinkError>;
+
+    fn stats(&self) -> Result<GraphStats>;
+
+    /// The whole read model as JSON lines in a deterministic order.
+    fn export(&self, out: &mut dyn Write) -> Result<()>;
+
+    /// Up to `limit` nodes with this label, as JSON objects, ordered by key.
+    fn nodes(&self, label: &str, limit: usize) -> Result<Vec<serde_json::Value>>;
+
+    fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>>;
+
+    /// The stored checkpoint of a projection (0 when it never ran).
+    fn checkpoint(&self, projection: &str) -> Result<u64>;
+}
+
+/// Opens the sink a URL names: `embedded:PATH` now.
+pub fn open(url: &str) -> Result<Box<dyn Sink>> {
+    match url.split_once(':') {
+        Some(("embedded", path)) => Ok(Box::new(embedded::EmbeddedGraph::open(path.as_ref())?)),
+        Some(("neo4j" | "neo4j+s" | "bolt" | "bolt+s", _)) => bail!(
+            "sink {url}: the Neo4j sink is not built yet; use `embedded:PATH` (e.g. `embedded:.projector/graph.db`)"
+        ),
+        _ => bail!("sink `{url}` is not a sink URL: use `embedded:PATH` (e.g. `embedded:.projector/graph.db`)"),
+    }
+}

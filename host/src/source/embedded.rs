@@ -1,0 +1,147 @@
+//! The embedded source: an append-only event log in one SQLite file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{ExpectedRevision, NewEvent, Source};
+use crate::Event;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT    NOT NULL UNIQUE,
+    stream         TEXT    NOT NULL,
+    revision       INTEGER NOT NULL,
+    event_type     TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data           TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    UNIQUE (stream, revision)
+);";
+
+/// The log. Positions start at 1; revisions start at 0 in each stream.
+pub struct EmbeddedLog {
+    conn: Connection,
+}
+
+impl EmbeddedLog {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open event log {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a Projector event log", path.display()))?;
+        Ok(Self { conn })
+    }
+
+    /// Appends events atomically: all or none. `expected` applies to the first
+    /// event's stream, as a command handler would use it for one aggregate.
+    /// Returns the position of each appended event.
+    pub fn append(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Vec<u64>> {
+        let tx = self.conn.transaction()?;
+        let mut next_revision: HashMap<&str, u64> = HashMap::new();
+        let mut positions = Vec::with_capacity(events.len());
+        {
+            let mut last = tx.prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (i, e) in events.iter().enumerate() {
+                check_event(e).with_context(|| format!("event {} of the batch", i + 1))?;
+                let revision = match next_revision.get(e.stream.as_str()) {
+                    Some(r) => *r,
+                    None => {
+                        let current: Option<i64> = last.query_row([&e.stream], |r| r.get(0))?;
+                        if i == 0 {
+                            check_expected(&e.stream, current, expected)?;
+                        }
+                        current.map_or(0, |r| r as u64 + 1)
+                    }
+                };
+                next_revision.insert(&e.stream, revision + 1);
+                let id = e.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
+                insert
+                    .execute(params![
+                        id,
+                        e.stream,
+                        revision as i64,
+                        e.event_type,
+                        e.schema_version,
+                        e.data.to_string(),
+                        e.metadata.to_string()
+                    ])
+                    .with_context(|| format!("cannot append event {id} to stream {}", e.stream))?;
+                positions.push(tx.last_insert_rowid() as u64);
+            }
+        }
+        tx.commit()?;
+        Ok(positions)
+    }
+
+    /// The number of events in the log.
+    pub fn count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Gives tests and tools direct access to the file's connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn check_event(e: &NewEvent) -> Result<()> {
+    if e.stream.is_empty() || e.event_type.is_empty() {
+        bail!("an event needs a non-empty `stream` and `type`");
+    }
+    if !e.metadata.is_object() {
+        bail!("`metadata` must be a JSON object");
+    }
+    Ok(())
+}
+
+fn check_expected(stream: &str, current: Option<i64>, expected: ExpectedRevision) -> Result<()> {
+    let ok = match expected {
+        ExpectedRevision::Any => true,
+        ExpectedRevision::NoStream => current.is_none(),
+        ExpectedRevision::Exact(r) => current == Some(r as i64),
+    };
+    if !ok {
+        let actual = current.map_or("no stream".to_owned(), |r| format!("revision {r}"));
+        bail!("wrong expected revision for stream {stream}: expected {expected:?}, the stream is at {actual}");
+    }
+    Ok(())
+}
+
+impl Source for EmbeddedLog {
+    fn read(&mut self, from: u64, max: usize) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT position, id, stream, revision, event_type, schema_version, data, metadata
+             FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![from as i64, max as i64], |r| {
+            Ok(Event {
+                position: r.get::<_, i64>(0)? as u64,
+                id: r.get(1)?,
+                stream: r.get(2)?,
+                revision: r.get::<_, i64>(3)? as u64,
+                event_type: r.get(4)?,
+                schema_version: r.get(5)?,
+                data: r.get(6)?,
+                metadata: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn head(&mut self) -> Result<u64> {
+        let last: Option<i64> = self.conn.query_row("SELECT max(position) FROM events", [], |r| r.get(0)).optional()?.flatten();
+        Ok(last.map_or(0, |p| p as u64 + 1))
+    }
+}
