@@ -1,1 +1,10 @@
-fn main(){}
+//! End-to-end tests: real plugins compiled from source, loaded by the real host,
+//! over real files. Plugins are built once per test run (`support::plugin`).
+
+mod support;
+
+mod interview;
+mod loading;
+mod ordering;
+mod parking;
+mod restart;

@@ -1,0 +1,45 @@
+# Projector's tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+projector := "target/release/projector"
+
+# List the tasks
+default:
+    @just --list
+
+# Build the plugins into WebAssembly components (installs the wasm toolchain if missing)
+plugins:
+    plugins/build.sh
+
+# Build the host (release) and the plugins
+build: plugins
+    cargo build --release -p projector
+
+# Project sample interview events into the embedded graph and show the read model
+demo events="20000": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export PROJECTOR_SOURCE=embedded:.projector/demo/events.db PROJECTOR_SINK=embedded:.projector/demo/graph.db
+    rm -rf .projector/demo && mkdir -p .projector/demo
+    echo "== generating {{events}} sample interview events"
+    {{projector}} sample --events {{events}} > .projector/demo/sample.jsonl
+    {{projector}} import .projector/demo/sample.jsonl
+    echo "== plugins"
+    {{projector}} plugins list
+    echo "== projecting"
+    {{projector}} run
+    echo "== read model"
+    {{projector}} graph stats
+    echo "== example nodes"
+    {{projector}} graph nodes Interview --limit 2
+    {{projector}} graph nodes Sentence --limit 2
+    {{projector}} graph nodes Analysis --limit 2
+
+# Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins
+test: plugins
+    cargo test --release --workspace
+
+# Remove the demo's files and the compiled-plugin cache
+clean:
+    rm -rf .projector

@@ -1,0 +1,56 @@
+//! Bad plugins are refused at load with a message that names the file and the
+//! fix, and the host does not start half-configured.
+
+use std::process::Command;
+
+use crate::support::{event, plugin, Workspace};
+
+fn load_error(ws: &Workspace) -> String {
+    match projector::app::load_plugins(&ws.config) {
+        Ok(_) => panic!("the plugins loaded"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let ws = Workspace::new(&["interview-graph"]);
+    std::fs::write(ws.config.plugins.join("broken.wasm"), b"not wasm at all").unwrap();
+    let error = load_error(&ws);
+    assert!(error.contains("broken.wasm") && error.contains("not a valid WebAssembly component"), "{error}");
+}
+
+#[test]
+fn a_core_module_is_refused() {
+    let ws = Workspace::new(&[]);
+    std::fs::write(ws.config.plugins.join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let error = load_error(&ws);
+    assert!(error.contains("core.wasm") && error.contains("component"), "{error}");
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_with_what_it_exports() {
+    let ws = Workspace::new(&["wrong-world"]);
+    let error = load_error(&ws);
+    assert!(error.contains("wrong-world.wasm"), "{error}");
+    assert!(error.contains("neither a projection nor an upcaster") && error.contains("`greet`"), "{error}");
+}
+
+#[test]
+fn the_cli_refuses_to_run_with_a_bad_plugin_and_writes_nothing() {
+    let ws = Workspace::new(&["interview-graph", "wrong-world"]);
+    ws.append(&[event("Interview-1", "InterviewCreated", 1, serde_json::json!({"interview_id": "1", "project_id": "p", "title": "t"}))]);
+    let out = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["run", "--quiet", "--source", &ws.config.source, "--sink", &ws.config.sink])
+        .arg("--plugins")
+        .arg(&ws.config.plugins)
+        .env("PROJECTOR_CACHE", &ws.config.cache)
+        .current_dir(ws.dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("wrong-world.wasm"), "{stderr}");
+    assert!(!ws.path("graph.db").exists() || ws.export().is_empty(), "something was written");
+    assert!(plugin("interview-graph").exists());
+}

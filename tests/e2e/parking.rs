@@ -1,0 +1,122 @@
+//! Failures: malformed events, transient errors, traps and sink outages. A bad
+//! event is parked with its context and never blocks other keys; an outage of
+//! the sink parks nothing.
+
+use std::time::Duration;
+
+use projector::parking::ParkMode;
+use serde_json::json;
+
+use crate::support::{event, Workspace};
+
+fn fast_retries(ws: &mut Workspace, attempts: u32) {
+    ws.config.lanes.retry_attempts = Some(attempts);
+    ws.config.lanes.retry_base_ms = Some(1);
+    ws.config.lanes.retry_cap_ms = Some(5);
+}
+
+#[test]
+fn malformed_events_are_parked_with_projection_stream_revision_and_position() {
+    let ws = Workspace::new(&["recorder", "interview-graph"]);
+    ws.append(&[
+        event("test-a", "Counted", 1, json!({"n": 0})),
+        event("Interview-1", "InterviewCreated", 1, json!({"interview_id": "1", "title": "no project"})),
+        event("Interview-2", "InterviewCreated", 1, json!({"interview_id": "2", "project_id": "p", "title": "ok"})),
+    ]);
+    // A log written by another tool may hold data that is not JSON.
+    ws.log()
+        .connection()
+        .execute(
+            "INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
+             VALUES ('bad', 'test-b', 0, 'Counted', 1, 'not json {', '{}')",
+            [],
+        )
+        .unwrap();
+    ws.append(&[event("test-c", "Counted", 1, json!({"n": 1}))]);
+    let report = ws.run();
+    assert_eq!(report.parked, 2);
+    let parked = ws.parked();
+    let missing = parked.iter().find(|p| p.projection == "interview-graph").unwrap();
+    for needle in ["projection interview-graph", "stream Interview-1", "revision 0", "position 2", "project_id"] {
+        assert!(missing.error.contains(needle), "`{needle}` not in: {}", missing.error);
+    }
+    let not_json = parked.iter().find(|p| p.projection == "recorder").unwrap();
+    for needle in ["projection recorder", "stream test-b", "position 4", "data"] {
+        assert!(not_json.error.contains(needle), "`{needle}` not in: {}", not_json.error);
+    }
+    assert_eq!(ws.nodes("Seen").len(), 2, "the good recorder events are projected");
+    assert_eq!(ws.nodes("Interview").len(), 1, "the good interview is projected");
+}
+
+#[test]
+fn a_transient_failure_is_retried_then_parked_with_its_key_tail_while_other_keys_flow() {
+    let mut ws = Workspace::new(&["recorder"]);
+    fast_retries(&mut ws, 3);
+    ws.append(&[
+        event("test-poison", "Counted", 1, json!({"n": 0})),
+        event("test-poison", "Counted", 1, json!({"fail": "transient"})),
+        event("test-ok", "Counted", 1, json!({"n": 0})),
+        event("test-poison", "Counted", 1, json!({"n": 2})),
+        event("test-ok", "Counted", 1, json!({"n": 1})),
+    ]);
+    let report = ws.run();
+    assert_eq!(report.parked, 2);
+    let parked = ws.parked();
+    assert_eq!(parked[0].attempts, 3);
+    assert!(parked[0].error.contains("asked to fail for now") && parked[0].error.contains("after 3 attempts"), "{}", parked[0].error);
+    assert_eq!((parked[1].revision, parked[1].behind), (2, Some(parked[0].position)));
+    let seen: Vec<_> = ws.nodes("Seen").iter().map(|n| (n["stream"].as_str().unwrap().to_owned(), n["revision"].as_i64().unwrap())).collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    // A later run keeps the key parked: nothing is applied on top of a missing event.
+    ws.append(&[event("test-poison", "Counted", 1, json!({"n": 3}))]);
+    assert_eq!(ws.run().parked, 1);
+}
+
+#[test]
+fn in_event_mode_only_the_failing_event_is_parked() {
+    let mut ws = Workspace::new(&["recorder"]);
+    fast_retries(&mut ws, 1);
+    ws.config.lanes.park = Some(ParkMode::Event);
+    ws.append(&[
+        event("test-p", "Counted", 1, json!({"fail": "permanent"})),
+        event("test-p", "Counted", 1, json!({"n": 1})),
+    ]);
+    let report = ws.run();
+    assert_eq!(report.parked, 1);
+    assert_eq!(ws.parked()[0].attempts, 1, "a permanent error is not retried");
+    assert_eq!(ws.nodes("Seen").len(), 1);
+}
+
+#[test]
+fn a_trapping_event_is_parked_and_the_replaced_instance_handles_the_rest() {
+    let mut ws = Workspace::new(&["recorder"]);
+    fast_retries(&mut ws, 2);
+    ws.config.lanes.count = Some(1);
+    let mut events = vec![event("test-t", "Counted", 1, json!({"fail": "trap"}))];
+    events.extend((0..20).map(|n| event(&format!("test-{n}"), "Counted", 1, json!({"n": n}))));
+    ws.append(&events);
+    let report = ws.run();
+    assert_eq!((report.handled, report.parked), (21, 1));
+    let trap = &ws.parked()[0];
+    assert!(trap.error.contains("trap") && trap.error.contains("panic"), "{}", trap.error);
+    assert_eq!(ws.nodes("Seen").len(), 20);
+}
+
+#[test]
+fn a_sink_outage_parks_nothing_and_loses_nothing() {
+    let ws = Workspace::new(&["recorder"]);
+    ws.append(&(0..500).map(|n| event(&format!("test-{}", n % 7), "Counted", 1, json!({"n": n}))).collect::<Vec<_>>());
+    drop(ws.graph()); // create the file
+    // Another process holds the graph's write lock for longer than the sink waits.
+    let blocker = rusqlite::Connection::open(ws.path("graph.db")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(projector::sink::embedded::LOCK_WAIT * 2 + Duration::from_millis(500));
+        blocker.execute_batch("COMMIT").unwrap();
+    });
+    let report = ws.run();
+    release.join().unwrap();
+    assert_eq!((report.handled, report.parked), (500, 0));
+    assert!(ws.parked().is_empty());
+    assert_eq!(ws.nodes("Seen").len(), 500);
+}

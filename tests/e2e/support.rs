@@ -1,0 +1,120 @@
+//! Shared set-up: the compiled plugins, a scratch workspace per test, and
+//! helpers to append events, run the host and read the graph back.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Once};
+
+use projector::app::{run_with, RunReport};
+use projector::config::Config;
+use projector::parking::ParkedRecord;
+use projector::plugins::Plugins;
+use projector::router::Until;
+use projector::sink::{embedded::EmbeddedGraph, Sink};
+use projector::source::embedded::EmbeddedLog;
+use projector::source::{ExpectedRevision, NewEvent};
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the host lives in the repository").to_owned()
+}
+
+/// The compiled component of a plugin crate, built (once per run) from source.
+pub fn plugin(name: &str) -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = std::process::Command::new(repo().join("plugins/build.sh")).status().expect("run plugins/build.sh");
+        assert!(status.success(), "plugins/build.sh failed");
+    });
+    let repo = repo();
+    let path = ["target/plugins", "target/test-plugins"]
+        .iter()
+        .map(|dir| repo.join(dir).join(format!("{name}.wasm")))
+        .find(|p| p.exists());
+    path.unwrap_or_else(|| panic!("no component for plugin {name}"))
+}
+
+/// A scratch directory with its own event log, graph and plugins directory.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+impl Workspace {
+    pub fn new(plugins: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let plugin_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        for name in plugins {
+            std::fs::copy(plugin(name), plugin_dir.join(format!("{name}.wasm"))).unwrap();
+        }
+        let config = Config {
+            source: format!("embedded:{}", dir.path().join("events.db").display()),
+            sink: format!("embedded:{}", dir.path().join("graph.db").display()),
+            plugins: plugin_dir,
+            cache: repo().join("target/test-cache"),
+            ..Config::default()
+        };
+        Self { dir, config }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    pub fn log(&self) -> EmbeddedLog {
+        EmbeddedLog::open(&self.path("events.db")).unwrap()
+    }
+
+    pub fn graph(&self) -> EmbeddedGraph {
+        EmbeddedGraph::open(&self.path("graph.db")).unwrap()
+    }
+
+    pub fn append(&self, events: &[NewEvent]) {
+        self.log().append(events, ExpectedRevision::Any).unwrap();
+    }
+
+    pub fn plugins(&self) -> Plugins {
+        projector::app::load_plugins(&self.config).unwrap()
+    }
+
+    /// Runs every projection until caught up, in this process.
+    pub fn run(&self) -> RunReport {
+        let sink: Arc<dyn Sink> = Arc::new(self.graph());
+        let stop = AtomicBool::new(false);
+        run_with(&self.config, &self.plugins(), &mut self.log(), sink, Until::CaughtUp, &stop, Arc::default())
+            .unwrap()
+    }
+
+    pub fn export(&self) -> String {
+        let mut out = Vec::new();
+        self.graph().export(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The export as a set of JSON values, for comparisons that name what differs.
+    pub fn graph_set(&self) -> BTreeSet<String> {
+        self.export().lines().map(str::to_owned).collect()
+    }
+
+    pub fn parked(&self) -> Vec<ParkedRecord> {
+        self.graph().parked(None).unwrap()
+    }
+
+    pub fn nodes(&self, label: &str) -> Vec<Value> {
+        self.graph().nodes(label, usize::MAX >> 1).unwrap()
+    }
+}
+
+/// An event to append.
+pub fn event(stream: &str, event_type: &str, version: u32, data: Value) -> NewEvent {
+    NewEvent { id: None, stream: stream.into(), event_type: event_type.into(), schema_version: version, data, metadata: serde_json::json!({}) }
+}
+
+/// The same event with an actor in its envelope.
+pub fn by(mut e: NewEvent, user: &str) -> NewEvent {
+    e.metadata = serde_json::json!({"actor": {"actor_type": "user", "user_id": user}});
+    e
+}
+

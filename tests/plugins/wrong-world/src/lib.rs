@@ -1,0 +1,16 @@
+//! A component of another world: it exports `greet`, not a Projector interface.
+
+wit_bindgen::generate!({
+    inline: "package test:other; world other { export greet: func() -> string; }",
+});
+
+struct Component;
+
+impl Guest for Component {
+    fn greet() -> String {
+        "hello".into()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+export!(Component);
