@@ -37,15 +37,25 @@ if has_rustup_target; then
     BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
     COMPONENT_LD="$BIN/wasm-component-ld"
     WASM_LD="$BIN/gcc-ld/wasm-ld"
-    build() { cargo build --quiet --profile plugin --target "$TARGET" "$@"; }
+    CARGO=(cargo)
 else
     [ -x "$DEBIAN_RUSTC" ] && [ -x "$COMPONENT_LD" ] && [ -x "$WASM_LD" ] || install_debian_toolchain
-    build() { RUSTC_BOOTSTRAP=1 RUSTC="$DEBIAN_RUSTC" "$DEBIAN_CARGO" build --quiet --profile plugin \
-        --target "$TARGET" -Zbuild-std=std,panic_abort "$@"; }
+    CARGO=(env RUSTC_BOOTSTRAP=1 RUSTC="$DEBIAN_RUSTC" "$DEBIAN_CARGO")
+    BUILD_STD=(-Zbuild-std=std,panic_abort)
 fi
-build --config "target.$TARGET.linker='$COMPONENT_LD'" \
-    --config "target.$TARGET.rustflags=['-Clink-arg=--wasm-ld-path=$WASM_LD']" \
-    "${args[@]}"
+build() {
+    "${CARGO[@]}" build --quiet --profile plugin --target "$TARGET" ${BUILD_STD[@]+"${BUILD_STD[@]}"} \
+        --config "target.$TARGET.linker='$COMPONENT_LD'" \
+        --config "target.$TARGET.rustflags=['-Clink-arg=--wasm-ld-path=$WASM_LD']" "$@"
+}
+
+# The recorder test plugin's fixed version first, for replay and swap tests.
+if [[ " ${CRATES[*]} " == *" recorder "* ]]; then
+    build -p recorder --features recorder/healed
+    mkdir -p target/test-plugins
+    cp "target/$TARGET/plugin/recorder.wasm" target/test-plugins/recorder-healed.wasm
+fi
+build "${args[@]}"
 
 for c in "${CRATES[@]}"; do
     if [ -d "tests/plugins/$c" ]; then out=target/test-plugins; else out=target/plugins; fi

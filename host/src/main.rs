@@ -124,12 +124,35 @@ enum PluginsCommand {
 
 #[derive(Subcommand)]
 enum ParkedCommand {
-    /// Parked events, oldest first
+    /// Parked events, oldest first (with --all, replayed and discarded ones too)
     List {
         #[arg(long)]
         projection: Option<String>,
         #[arg(long)]
+        all: bool,
+        #[arg(long)]
         json: bool,
+    },
+    /// One parked event in full: its error, attempts and the event itself
+    Show { id: i64 },
+    /// Handle parked events again through the current plugin version; the
+    /// events parked behind one are released in order
+    Replay {
+        /// The parked event to replay (the first failure of its key)
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Replay every parked event
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this projection's
+        #[arg(long, requires = "all")]
+        projection: Option<String>,
+    },
+    /// Set a parked event aside for good; the record is kept, with the reason
+    Discard {
+        id: i64,
+        #[arg(long, default_value = "discarded by an operator")]
+        reason: String,
     },
 }
 
@@ -195,18 +218,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Parked(ParkedCommand::List { projection, json }) => {
-            let parked = projector::sink::open(&config.sink)?.parked(projection.as_deref())?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&parked)?)?;
-            } else if parked.is_empty() {
-                writeln!(out, "no parked events")?;
-            } else {
-                for p in parked {
-                    writeln!(out, "#{} {} [{}] {} {}@{} (position {}): {}", p.id, p.projection, p.status, p.event_type, p.stream, p.revision, p.position, p.error)?;
-                }
-            }
-        }
+        Command::Parked(cmd) => parked(&config, cmd, &mut out)?,
     }
     out.flush()?;
     Ok(())
@@ -290,6 +302,49 @@ fn progress_bar(total: u64, progress: Arc<Progress>) -> (std::thread::JoinHandle
         bar.finish_and_clear();
     });
     (thread, done)
+}
+
+fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()> {
+    use projector::parking::{replay, Resolution, Which};
+    let sink = projector::sink::open(&config.sink)?;
+    match cmd {
+        ParkedCommand::List { projection, all, json } => {
+            let mut parked = sink.parked(projection.as_deref())?;
+            parked.retain(|p| all || p.status == "parked");
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&parked)?)?;
+            } else if parked.is_empty() {
+                writeln!(out, "no parked events")?;
+            }
+            for p in parked.iter().filter(|_| !json) {
+                let behind = p.behind.map(|b| format!(" behind position {b}")).unwrap_or_default();
+                writeln!(out, "#{} {} [{}{behind}] {} {}@{} position {}: {}", p.id, p.projection, p.status, p.event_type, p.stream, p.revision, p.position, p.error)?;
+            }
+        }
+        ParkedCommand::Show { id } => {
+            let record = sink.parked(None)?.into_iter().find(|p| p.id == id);
+            let record = record.with_context(|| format!("no parked event #{id} (see `projector parked list --all`)"))?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&record)?)?;
+        }
+        ParkedCommand::Replay { id, all: _, projection } => {
+            let which = id.map_or(Which::All { projection }, Which::One);
+            let plugins = projector::app::load_plugins(config)?;
+            let deadline = projector::runtime::limits::DEFAULT_CALL_DEADLINE;
+            let report = replay(&plugins, sink.as_ref(), which, deadline)?;
+            writeln!(out, "replayed {} events; {} still parked", report.replayed, report.still_parked)?;
+            for failure in &report.failures {
+                writeln!(out, "  {failure}")?;
+            }
+        }
+        ParkedCommand::Discard { id, reason } => {
+            let record = sink.parked(None)?.into_iter().find(|p| p.id == id && p.status == "parked");
+            let record = record.with_context(|| format!("no parked event #{id} waiting (see `projector parked list`)"))?;
+            sink.resolve_parked(&record.projection, id, Resolution::Discarded, Some(&reason), None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(out, "discarded #{id} ({} {}@{}): {reason}", record.event_type, record.stream, record.revision)?;
+        }
+    }
+    Ok(())
 }
 
 fn graph(config: &Config, cmd: GraphCommand, out: &mut dyn Write) -> Result<()> {

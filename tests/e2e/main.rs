@@ -7,4 +7,5 @@ mod interview;
 mod loading;
 mod ordering;
 mod parking;
+mod replay;
 mod restart;

@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::parking::{Parked, ParkedRecord};
+use crate::parking::{Parked, ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
 use crate::Mutation;
 
@@ -88,7 +88,19 @@ pub trait Sink: Send + Sync {
     /// Up to `limit` nodes with this label, as JSON objects, ordered by key.
     fn nodes(&self, label: &str, limit: usize) -> Result<Vec<serde_json::Value>>;
 
+    /// Parked events (all statuses), oldest first.
     fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>>;
+
+    /// Marks a parked event replayed or discarded, applying `applied` (its
+    /// mutations and guard) in the same transaction.
+    fn resolve_parked(
+        &self,
+        projection: &str,
+        id: i64,
+        resolution: Resolution,
+        note: Option<&str>,
+        applied: Option<Applied>,
+    ) -> Result<(), SinkError>;
 
     /// The stored checkpoint of a projection (0 when it never ran).
     fn checkpoint(&self, projection: &str) -> Result<u64>;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::parking::{event_to_json, Parked};
+use crate::sink::Applied;
 use crate::{Mutation, NodeRef, Property, Scalar, Value};
 
 type KeyProperties = HashMap<String, String>;
@@ -54,6 +55,24 @@ pub fn mutation(tx: &Transaction, keys: &KeyProperties, m: &Mutation) -> rusqlit
     Ok(())
 }
 
+/// One event's mutations, then its guard.
+pub fn applied(tx: &Transaction, keys: &KeyProperties, projection: &str, applied: &Applied) -> rusqlite::Result<()> {
+    for m in applied.mutations {
+        mutation(tx, keys, m)?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO guards (projection, key, position) VALUES (?1, ?2, ?3)
+         ON CONFLICT (projection, key) DO UPDATE SET position = max(position, excluded.position)",
+    )?
+    .execute(params![projection, applied.key, applied.position as i64])?;
+    Ok(())
+}
+
+/// The time now, for records the host keeps (never for plugins).
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 pub fn park(tx: &Transaction, projection: &str, p: &Parked) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT OR IGNORE INTO parked (projection, key, position, event, error, attempts, plugin_version, behind, parked_at)
@@ -68,7 +87,7 @@ pub fn park(tx: &Transaction, projection: &str, p: &Parked) -> rusqlite::Result<
         p.attempts,
         p.plugin_version,
         p.behind.map(|b| b as i64),
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        now(),
     ])?;
     Ok(())
 }

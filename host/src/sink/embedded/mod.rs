@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
-use super::{Commit, ProjectionState, Sink, SinkError};
-use crate::parking::ParkedRecord;
+use super::{Applied, Commit, ProjectionState, Sink, SinkError};
+use crate::parking::{ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
 
 /// How long a write waits for a lock held by another process before the sink
@@ -50,14 +50,7 @@ impl EmbeddedGraph {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for applied in &commit.applied {
-            for m in applied.mutations {
-                apply::mutation(&tx, &keys, m)?;
-            }
-            tx.prepare_cached(
-                "INSERT INTO guards (projection, key, position) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (projection, key) DO UPDATE SET position = max(position, excluded.position)",
-            )?
-            .execute(params![commit.projection, applied.key, applied.position as i64])?;
+            apply::applied(&tx, &keys, commit.projection, applied)?;
         }
         for parked in &commit.parked {
             apply::park(&tx, commit.projection, parked)?;
@@ -149,6 +142,30 @@ impl Sink for EmbeddedGraph {
 
     fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
         read::parked(&self.conn(), projection)
+    }
+
+    fn resolve_parked(
+        &self,
+        projection: &str,
+        id: i64,
+        resolution: Resolution,
+        note: Option<&str>,
+        applied: Option<Applied>,
+    ) -> Result<(), SinkError> {
+        let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut conn = self.conn();
+        let mut run = || -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            if let Some(applied) = &applied {
+                apply::applied(&tx, &keys, projection, applied)?;
+            }
+            tx.execute(
+                "UPDATE parked SET status = ?3, note = ?4, resolved_at = ?5 WHERE projection = ?1 AND id = ?2",
+                params![projection, id, resolution.status(), note, apply::now()],
+            )?;
+            tx.commit()
+        };
+        run().map_err(classify)
     }
 
     fn checkpoint(&self, projection: &str) -> Result<u64> {

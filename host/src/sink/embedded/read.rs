@@ -60,7 +60,8 @@ pub fn nodes(conn: &Connection, label: &str, limit: usize) -> Result<Vec<Json>> 
 
 pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
     let mut stmt = conn.prepare(
-        "SELECT id, projection, key, position, event, error, attempts, plugin_version, behind, parked_at, status
+        "SELECT id, projection, key, position, event, error, attempts, plugin_version, behind, parked_at, status,
+                resolved_at, note
          FROM parked WHERE ?1 IS NULL OR projection = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([projection], |r| {
@@ -79,6 +80,9 @@ pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedR
             behind: r.get::<_, Option<i64>>(8)?.map(|b| b as u64),
             parked_at: r.get(9)?,
             status: r.get(10)?,
+            resolved_at: r.get(11)?,
+            note: r.get(12)?,
+            event,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS parked (
     plugin_version TEXT    NOT NULL,
     behind         INTEGER,
     parked_at      TEXT    NOT NULL,
-    status         TEXT    NOT NULL DEFAULT 'parked'
+    status         TEXT    NOT NULL DEFAULT 'parked',
+    resolved_at    TEXT,
+    note           TEXT
 );
 CREATE INDEX IF NOT EXISTS parked_by_key ON parked (projection, key, status);
 -- An event re-delivered after a restart is not parked twice.

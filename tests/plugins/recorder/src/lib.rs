@@ -2,6 +2,7 @@
 //! event and the revision this instance saw last on the same stream, so a test
 //! can prove per-key order. An event whose data has `"fail"` fails on demand:
 //! `"permanent"`, `"transient"`, or `"trap"` (a panic, which traps the instance).
+//! Built with the feature `healed`, it is the fixed version: it never fails.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,14 +17,15 @@ thread_local! {
 
 impl Projection for Recorder {
     fn manifest() -> Manifest {
-        Manifest::new("recorder", env!("CARGO_PKG_VERSION"))
+        let version = if cfg!(feature = "healed") { "0.1.0+healed" } else { "0.1.0" };
+        Manifest::new("recorder", version)
             .streams(["test-"])
             .label("Seen", "id")
     }
 
     fn handle(event: &Event) -> Outcome {
         let data: serde_json::Value = event.data()?;
-        match data.get("fail").and_then(|f| f.as_str()) {
+        match data.get("fail").and_then(|f| f.as_str()).filter(|_| !cfg!(feature = "healed")) {
             Some("permanent") => return Err(HandlerError::permanent("asked to fail")),
             Some("transient") => return Err(HandlerError::transient("asked to fail for now")),
             Some("trap") => panic!("asked to trap"),

@@ -1,7 +1,12 @@
 //! Parked events: set aside after retries run out, with the error, so that one
 //! bad event never stops the rest. They can be listed, replayed or discarded.
 
+mod replay;
+
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+pub use replay::{replay, ReplayReport, Which};
 
 use crate::Event;
 
@@ -44,7 +49,31 @@ pub struct ParkedRecord {
     pub plugin_version: String,
     pub behind: Option<u64>,
     pub parked_at: String,
+    /// `parked`, `replayed` or `discarded`.
     pub status: String,
+    /// When it was replayed or discarded, and why it was discarded.
+    pub resolved_at: Option<String>,
+    pub note: Option<String>,
+    /// The event as it was handed to the handler.
+    pub event: serde_json::Value,
+}
+
+/// What becomes of a parked event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Handled again, successfully (or found applied already).
+    Replayed,
+    /// Set aside for good, on purpose.
+    Discarded,
+}
+
+impl Resolution {
+    pub fn status(self) -> &'static str {
+        match self {
+            Resolution::Replayed => "replayed",
+            Resolution::Discarded => "discarded",
+        }
+    }
 }
 
 /// An event as the JSON object a parked record stores.
@@ -58,5 +87,21 @@ pub fn event_to_json(e: &Event) -> serde_json::Value {
         "position": e.position,
         "data": e.data,
         "metadata": e.metadata,
+    })
+}
+
+/// The event a parked record stores.
+pub fn event_from_json(v: &serde_json::Value) -> Result<Event> {
+    let text = |k: &str| v[k].as_str().map(str::to_owned).with_context(|| format!("parked event has no `{k}`"));
+    let number = |k: &str| v[k].as_u64().with_context(|| format!("parked event has no `{k}`"));
+    Ok(Event {
+        id: text("id")?,
+        stream: text("stream")?,
+        event_type: text("type")?,
+        schema_version: number("schema_version")? as u32,
+        revision: number("revision")?,
+        position: number("position")?,
+        data: text("data")?,
+        metadata: text("metadata")?,
     })
 }

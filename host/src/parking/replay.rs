@@ -1,0 +1,110 @@
+//! Replaying parked events through the current plugin version: each key's
+//! parked events in position order, honouring guards. A key is released when
+//! its last parked event replays; an event that fails again stays parked, and
+//! so does the rest of its key.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+use super::{event_from_json, ParkedRecord, Resolution};
+use crate::outcome::Outcome;
+use crate::plugins::{Plugins, UpcasterChain};
+use crate::sink::{Applied, Sink};
+
+/// Which parked events to replay.
+#[derive(Debug, Clone)]
+pub enum Which {
+    /// This one, then the events parked behind it.
+    One(i64),
+    /// Every parked event, or those of one projection.
+    All { projection: Option<String> },
+}
+
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub replayed: usize,
+    pub still_parked: usize,
+    /// One line per key that stays parked, saying why.
+    pub failures: Vec<String>,
+}
+
+pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: std::time::Duration) -> Result<ReplayReport> {
+    let parked: Vec<ParkedRecord> = sink.parked(None)?.into_iter().filter(|p| p.status == "parked").collect();
+    let mut keys: BTreeMap<(String, String), Vec<ParkedRecord>> = BTreeMap::new();
+    for p in parked {
+        keys.entry((p.projection.clone(), p.key.clone())).or_default().push(p);
+    }
+    match &which {
+        Which::One(id) => {
+            let Some((key, records)) = keys.iter().find(|(_, rs)| rs.iter().any(|r| r.id == *id)) else {
+                bail!("no parked event #{id} (see `projector parked list`)");
+            };
+            let head = records.iter().min_by_key(|r| r.position).expect("a key has records");
+            if head.id != *id {
+                bail!("event #{id} is parked behind #{} (the first failure of key {}): replay #{} instead, which releases the key in order", head.id, key.1, head.id);
+            }
+            let key = key.clone();
+            keys.retain(|k, _| *k == key);
+        }
+        Which::All { projection: Some(name) } => keys.retain(|(p, _), _| p == name),
+        Which::All { projection: None } => {}
+    }
+    let mut upcasters = UpcasterChain::new(&plugins.upcasters)?;
+    let mut report = ReplayReport::default();
+    for ((projection, key), mut records) in keys {
+        let plugin = plugins
+            .projections
+            .iter()
+            .find(|p| p.name() == projection)
+            .with_context(|| format!("no plugin for projection `{projection}`, which has parked events"))?;
+        let mut instance = plugin.instantiate(deadline)?;
+        records.sort_by_key(|r| r.position);
+        let total = records.len();
+        for (done, record) in records.into_iter().enumerate() {
+            let event = event_from_json(&record.event)?;
+            let guard = sink.guard(&projection, &key).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let outcome = if guard.is_some_and(|g| event.position <= g) {
+                Outcome::Skip
+            } else {
+                match upcasters.upcast(event) {
+                    Err(why) => Outcome::Park(format!("upcast failed: {why}")),
+                    Ok(events) => match instance.handle(&events) {
+                        Err(trap) => Outcome::Park(format!("trap: {trap}")),
+                        Ok(results) => {
+                            let outcomes: Vec<Outcome> =
+                                results.into_iter().map(|r| Outcome::from_handler(r, &plugin.scope)).collect();
+                            merge(outcomes)
+                        }
+                    },
+                }
+            };
+            let applied = match &outcome {
+                Outcome::Apply(mutations) => Some(Applied { key: &key, position: record.position, mutations }),
+                Outcome::Skip => None,
+                Outcome::Park(why) | Outcome::Retry(why) => {
+                    report.still_parked += total - done;
+                    report.failures.push(format!("#{} ({projection}, key {key}) failed again: {why}", record.id));
+                    break;
+                }
+            };
+            sink.resolve_parked(&projection, record.id, Resolution::Replayed, None, applied)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            report.replayed += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// The outcome of one parked event that an upcaster may have split into several.
+fn merge(outcomes: Vec<Outcome>) -> Outcome {
+    let mut all = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Apply(m) => all.extend(m),
+            Outcome::Skip => {}
+            failed => return failed,
+        }
+    }
+    Outcome::Apply(all)
+}
