@@ -4,13 +4,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+
 use anyhow::{bail, Result};
 
 use crate::config::Config;
 use crate::lanes::{LaneSet, Progress};
 use crate::plugins::{Plugins, UpcasterChain};
 use crate::router::{Route, Router, Until};
-use crate::sink::{Commit, Sink, SinkError};
+use crate::sink::Sink;
 use crate::source::{self, Source};
 
 /// What a run did.
@@ -66,9 +67,7 @@ pub fn run_with(
     let routed = router.run(source, until, stop);
     for route in router.routes {
         let name = route.plugin.name().to_owned();
-        let tracker = route.lanes.finish();
-        let checkpoint = tracker.lock().unwrap_or_else(|p| p.into_inner()).checkpoint();
-        commit_checkpoint(sink.as_ref(), &name, checkpoint)?;
+        let checkpoint = route.lanes.finish()?;
         tracing::info!(projection = %name, checkpoint, "projection stopped");
     }
     let read_through = routed?;
@@ -80,20 +79,3 @@ pub fn run_with(
     })
 }
 
-/// Records the final checkpoint (it covers events no lane saw: those the
-/// projection does not subscribe to), waiting out an unavailable sink.
-fn commit_checkpoint(sink: &dyn Sink, projection: &str, checkpoint: u64) -> Result<()> {
-    let commit = Commit { projection, applied: Vec::new(), parked: Vec::new(), checkpoint };
-    let mut wait = Duration::from_millis(50);
-    loop {
-        match sink.commit(&commit) {
-            Ok(()) => return Ok(()),
-            Err(SinkError::Unavailable(e)) => {
-                tracing::warn!(projection, error = %format!("{e:#}"), "sink unavailable while saving the checkpoint; retrying");
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(crate::lanes::SINK_BACKOFF_CAP);
-            }
-            Err(e) => bail!("cannot save the checkpoint of {projection}: {e}"),
-        }
-    }
-}

@@ -273,8 +273,11 @@ fn run_projections(config: &Config, follow: bool, quiet: bool) -> Result<()> {
     }
     let report = report?;
     let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let memory = projector::telemetry::peak_memory()
+        .map(|bytes| format!(", peak memory {} MiB", bytes >> 20))
+        .unwrap_or_default();
     println!(
-        "projected {} events ({} parked) in {secs:.2} s: {:.0} events/s",
+        "projected {} events ({} parked) in {secs:.2} s: {:.0} events/s{memory}",
         report.handled,
         report.parked,
         report.handled as f64 / secs

@@ -50,6 +50,9 @@ impl Router {
                 if until == Until::CaughtUp {
                     break;
                 }
+                for route in &self.routes {
+                    route.lanes.flush(false)?;
+                }
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             };

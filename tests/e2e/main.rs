@@ -9,3 +9,4 @@ mod ordering;
 mod parking;
 mod replay;
 mod restart;
+mod shutdown;

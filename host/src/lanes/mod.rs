@@ -22,7 +22,7 @@ pub use retry::RetryPolicy;
 use crate::checkpoint::Tracker;
 use crate::parking::ParkMode;
 use crate::plugins::ProjectionPlugin;
-use crate::sink::Sink;
+use crate::sink::{Commit, Sink, SinkError};
 use crate::Event;
 
 /// How many events may wait in one lane's queue; the router blocks when it is
@@ -70,6 +70,10 @@ pub struct LaneSet {
     /// The checkpoint the projection resumed from; earlier events are not for it.
     pub resumed_from: u64,
     pub tracker: Arc<Mutex<Tracker>>,
+    projection: String,
+    sink: Arc<dyn Sink>,
+    /// The checkpoint last saved by `flush`.
+    flushed: AtomicU64,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -92,7 +96,15 @@ impl LaneSet {
             threads.push(std::thread::Builder::new().name(name).spawn(move || lane.run(rx)).context("spawn a lane")?);
             senders.push(tx);
         }
-        Ok(Self { senders, resumed_from: state.checkpoint, tracker, threads })
+        Ok(Self {
+            senders,
+            resumed_from: state.checkpoint,
+            tracker,
+            projection: plugin.name().to_owned(),
+            sink,
+            flushed: AtomicU64::new(state.checkpoint),
+            threads,
+        })
     }
 
     /// Where the projection resumes from.
@@ -100,12 +112,40 @@ impl LaneSet {
         self.tracker.lock().unwrap_or_else(|p| p.into_inner()).checkpoint()
     }
 
-    /// Closes the queues and waits until every lane has committed what it holds.
-    pub fn finish(self) -> Arc<Mutex<Tracker>> {
-        drop(self.senders);
-        for t in self.threads {
+    /// Saves the checkpoint if it moved since the last save. Lanes save it with
+    /// every batch; this covers what no lane saw (events the projection does
+    /// not subscribe to) while the router is idle. An unavailable sink is
+    /// waited out only when `wait` is set; otherwise the next flush tries again.
+    pub fn flush(&self, wait: bool) -> anyhow::Result<u64> {
+        let checkpoint = self.checkpoint();
+        if checkpoint <= self.flushed.load(Ordering::Relaxed) {
+            return Ok(checkpoint);
+        }
+        let commit = Commit { projection: &self.projection, applied: Vec::new(), parked: Vec::new(), checkpoint };
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.sink.commit(&commit) {
+                Ok(()) => break,
+                Err(SinkError::Unavailable(e)) if wait => {
+                    tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "sink unavailable while saving the checkpoint; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(SINK_BACKOFF_CAP);
+                }
+                Err(SinkError::Unavailable(_)) => return Ok(self.flushed.load(Ordering::Relaxed)),
+                Err(e) => anyhow::bail!("cannot save the checkpoint of {}: {e}", self.projection),
+            }
+        }
+        self.flushed.store(checkpoint, Ordering::Relaxed);
+        Ok(checkpoint)
+    }
+
+    /// Closes the queues, waits until every lane has committed what it holds,
+    /// and saves the final checkpoint.
+    pub fn finish(mut self) -> anyhow::Result<u64> {
+        self.senders.clear();
+        for t in std::mem::take(&mut self.threads) {
             let _ = t.join();
         }
-        self.tracker
+        self.flush(true)
     }
 }

@@ -8,5 +8,5 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::projector::plugin::{handler, upcasting};
-pub use projector::plugin::{log, types};
+pub use self::exports::projector::plugin::{handler, upcasting};
+pub use self::projector::plugin::{log, types};
