@@ -19,6 +19,7 @@ use crate::source::{self, Source};
 pub struct RunReport {
     pub handled: u64,
     pub parked: u64,
+    pub skipped: u64,
     pub elapsed: Duration,
     pub read_through: u64,
 }
@@ -74,6 +75,7 @@ pub fn run_with(
     Ok(RunReport {
         handled: progress.handled.load(std::sync::atomic::Ordering::Relaxed),
         parked: progress.parked.load(std::sync::atomic::Ordering::Relaxed),
+        skipped: progress.skipped.load(std::sync::atomic::Ordering::Relaxed),
         elapsed: started.elapsed(),
         read_through,
     })

@@ -277,9 +277,10 @@ fn run_projections(config: &Config, follow: bool, quiet: bool) -> Result<()> {
         .map(|bytes| format!(", peak memory {} MiB", bytes >> 20))
         .unwrap_or_default();
     println!(
-        "projected {} events ({} parked) in {secs:.2} s: {:.0} events/s{memory}",
+        "projected {} events ({} parked, {} already applied) in {secs:.2} s: {:.0} events/s{memory}",
         report.handled,
         report.parked,
+        report.skipped,
         report.handled as f64 / secs
     );
     if report.parked > 0 {

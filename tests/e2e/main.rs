@@ -5,6 +5,7 @@ mod support;
 
 mod interview;
 mod loading;
+mod memory;
 mod ordering;
 mod parking;
 mod replay;

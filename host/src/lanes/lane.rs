@@ -100,7 +100,8 @@ impl Lane {
                 }
             }
         }
-        self.progress.add(items.len(), parked);
+        let skipped = decisions.iter().filter(|d| d.outcome == Outcome::Skip).count();
+        self.progress.add(items.len(), parked, skipped);
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {

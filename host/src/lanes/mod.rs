@@ -53,14 +53,18 @@ pub struct LaneSettings {
 /// Counts shared with whoever shows progress.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Events a lane finished with, whatever the outcome.
     pub handled: AtomicU64,
     pub parked: AtomicU64,
+    /// Re-deliveries that a guard showed were applied before.
+    pub skipped: AtomicU64,
 }
 
 impl Progress {
-    pub fn add(&self, handled: usize, parked: usize) {
+    pub fn add(&self, handled: usize, parked: usize, skipped: usize) {
         self.handled.fetch_add(handled as u64, Ordering::Relaxed);
         self.parked.fetch_add(parked as u64, Ordering::Relaxed);
+        self.skipped.fetch_add(skipped as u64, Ordering::Relaxed);
     }
 }
 
