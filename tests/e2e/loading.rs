@@ -1,8 +1,6 @@
 //! Bad plugins are refused at load with a message that names the file and the
 //! fix, and the host does not start half-configured.
 
-use std::process::Command;
-
 use crate::support::{event, plugin, Workspace};
 
 fn load_error(ws: &Workspace) -> String {
@@ -40,14 +38,7 @@ fn a_component_of_another_world_is_refused_with_what_it_exports() {
 fn the_cli_refuses_to_run_with_a_bad_plugin_and_writes_nothing() {
     let ws = Workspace::new(&["interview-graph", "wrong-world"]);
     ws.append(&[event("Interview-1", "InterviewCreated", 1, serde_json::json!({"interview_id": "1", "project_id": "p", "title": "t"}))]);
-    let out = Command::new(env!("CARGO_BIN_EXE_projector"))
-        .args(["run", "--quiet", "--source", &ws.config.source, "--sink", &ws.config.sink])
-        .arg("--plugins")
-        .arg(&ws.config.plugins)
-        .env("PROJECTOR_CACHE", &ws.config.cache)
-        .current_dir(ws.dir.path())
-        .output()
-        .unwrap();
+    let out = ws.command(&["run", "--quiet"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("wrong-world.wasm"), "{stderr}");

@@ -2,10 +2,10 @@
 //! memory stays under a fixed bound, because lane queues are bounded and the
 //! router waits for them (backpressure) instead of reading ahead.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::Workspace;
+use crate::support::{signal, Workspace};
 
 const BACKLOG: u64 = 1_000_000;
 /// The bound: the peak the issue set for a 1M-event backlog.
@@ -33,14 +33,7 @@ fn a_million_event_backlog_keeps_resident_memory_bounded() {
             last = BACKLOG - 1
         ))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_projector"))
-        .args(["run", "--quiet", "--source", &ws.config.source, "--sink", &ws.config.sink])
-        .arg("--plugins")
-        .arg(&ws.config.plugins)
-        .env("PROJECTOR_CACHE", &ws.config.cache)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = ws.command(&["run", "--quiet"]).stdout(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     let mut peak = 0;
     while started.elapsed() < WORK {
@@ -48,7 +41,7 @@ fn a_million_event_backlog_keeps_resident_memory_bounded() {
         std::thread::sleep(Duration::from_millis(100));
     }
     peak = peak.max(resident_peak(child.id()).unwrap_or(0));
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    signal(&child, "INT");
     assert!(child.wait().unwrap().success());
     let handled = ws.nodes("Seen").len() as u64;
     eprintln!("peak resident memory {} MiB with {} of {BACKLOG} events still waiting", peak >> 20, BACKLOG - handled);

@@ -2,8 +2,6 @@
 //! those keys' tails; after a fixed version is deployed, `parked replay --all`
 //! gives the read model of a run that never failed.
 
-use std::process::Command;
-
 use serde_json::json;
 
 use crate::support::{event, plugin, Workspace};
@@ -40,20 +38,6 @@ fn content(ws: &Workspace) -> Vec<String> {
         .collect()
 }
 
-fn cli(ws: &Workspace, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_projector"))
-        .args(args)
-        .args(["--source", &ws.config.source, "--sink", &ws.config.sink])
-        .arg("--plugins")
-        .arg(&ws.config.plugins)
-        .env("PROJECTOR_CACHE", &ws.config.cache)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{args:?}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
 #[test]
 fn poisoned_keys_park_their_tails_and_replay_after_a_fix_gives_the_clean_read_model() {
     let clean = Workspace::new(&["recorder-healed"]);
@@ -76,26 +60,20 @@ fn poisoned_keys_park_their_tails_and_replay_after_a_fix_gives_the_clean_read_mo
 
     // Replaying a tail event alone would apply it before its key's first failure.
     let tail_id = parked.iter().find(|p| p.behind.is_some()).unwrap().id.to_string();
-    let refused = Command::new(env!("CARGO_BIN_EXE_projector"))
-        .args(["parked", "replay", &tail_id, "--sink", &ws.config.sink])
-        .arg("--plugins")
-        .arg(&ws.config.plugins)
-        .env("PROJECTOR_CACHE", &ws.config.cache)
-        .output()
-        .unwrap();
+    let refused = ws.command(&["parked", "replay", &tail_id]).output().unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("parked behind"));
 
     // The unfixed version fails again: nothing is released.
-    let again = cli(&ws, &["parked", "replay", "--all"]);
+    let again = ws.cli(&["parked", "replay", "--all"]);
     assert!(again.contains("replayed 0 events; 18 still parked"), "{again}");
 
     // Deploy the fixed version, replay.
     std::fs::remove_file(ws.config.plugins.join("recorder.wasm")).unwrap();
     std::fs::copy(plugin("recorder-healed"), ws.config.plugins.join("recorder-healed.wasm")).unwrap();
-    let replayed = cli(&ws, &["parked", "replay", "--all"]);
+    let replayed = ws.cli(&["parked", "replay", "--all"]);
     assert!(replayed.contains("replayed 18 events; 0 still parked"), "{replayed}");
-    assert!(cli(&ws, &["parked", "list"]).contains("no parked events"));
+    assert!(ws.cli(&["parked", "list"]).contains("no parked events"));
     assert!(content(&ws) == content(&clean), "the replayed read model differs from the clean one");
 
     // New events of a released key flow again.
@@ -109,12 +87,12 @@ fn a_discarded_event_is_recorded_and_shown() {
     ws.append(&[event("test-x", "Counted", 1, json!({"fail": "permanent"}))]);
     ws.run();
     let id = ws.parked()[0].id.to_string();
-    let shown = cli(&ws, &["parked", "show", &id]);
+    let shown = ws.cli(&["parked", "show", &id]);
     assert!(shown.contains("asked to fail") && shown.contains("\"stream\": \"test-x\""), "{shown}");
-    let discarded = cli(&ws, &["parked", "discard", &id, "--reason", "test data"]);
+    let discarded = ws.cli(&["parked", "discard", &id, "--reason", "test data"]);
     assert!(discarded.contains("discarded #1"), "{discarded}");
-    assert!(cli(&ws, &["parked", "list"]).contains("no parked events"));
-    let all = cli(&ws, &["parked", "list", "--all"]);
+    assert!(ws.cli(&["parked", "list"]).contains("no parked events"));
+    let all = ws.cli(&["parked", "list", "--all"]);
     assert!(all.contains("[discarded]"), "{all}");
     let record = &ws.parked()[0];
     assert_eq!((record.status.as_str(), record.note.as_deref()), ("discarded", Some("test data")));

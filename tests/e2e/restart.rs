@@ -1,7 +1,7 @@
 //! Exactly-once effect across kill -9: the real binary is killed at random
 //! moments and restarted; the final read model equals an uninterrupted run's.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -13,29 +13,16 @@ const EVENTS: u64 = 100_000;
 /// Times the host is killed; at least 20.
 const KILLS: usize = 20;
 
-fn projector(ws: &Workspace, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_projector"));
-    cmd.args(args)
-        .args(["--source", &ws.config.source, "--sink", &ws.config.sink])
-        .arg("--plugins")
-        .arg(&ws.config.plugins)
-        .env("PROJECTOR_CACHE", &ws.config.cache)
-        .env("PROJECTOR_LOG", "warn")
-        .current_dir(ws.dir.path());
-    cmd
-}
-
 fn import_sample(ws: &Workspace) {
     let file = ws.path("sample.jsonl");
-    let sample = projector(ws, &["sample", "--events", &EVENTS.to_string(), "--seed", "5"]).output().unwrap();
+    let sample = ws.command(&["sample", "--events", &EVENTS.to_string(), "--seed", "5"]).output().unwrap();
     std::fs::write(&file, sample.stdout).unwrap();
-    let status = projector(ws, &["import"]).arg(&file).stdout(Stdio::null()).status().unwrap();
+    let status = ws.command(&["import"]).arg(&file).stdout(Stdio::null()).status().unwrap();
     assert!(status.success());
 }
 
 fn run_to_end(ws: &Workspace) {
-    let out = projector(ws, &["run", "--quiet"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ws.cli(&["run", "--quiet"]);
 }
 
 #[test]
@@ -51,7 +38,7 @@ fn kill_9_at_random_moments_then_restart_gives_the_uninterrupted_read_model() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(99);
     let mut kills = 0;
     for _ in 0..KILLS {
-        let mut child: Child = projector(&ws, &["run", "--quiet"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child: Child = ws.command(&["run", "--quiet"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         // Short runs, so that every kill lands before the work is done: startup,
         // mid-batch and mid-commit alike.
         let longest = (full_run / (2 * KILLS as u32)).max(Duration::from_millis(60));

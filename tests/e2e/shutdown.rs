@@ -1,31 +1,21 @@
 //! Graceful shutdown: SIGTERM or SIGINT finishes in-flight batches, commits,
 //! and exits 0; the next run resumes where it stopped.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use projector::sink::Sink;
 use serde_json::json;
 
-use crate::support::{event, Workspace};
+use crate::support::{event, signal, Workspace};
 
 fn start(ws: &Workspace, follow: bool) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_projector"));
-    cmd.args(["run", "--quiet", "--source", &ws.config.source, "--sink", &ws.config.sink])
-        .arg("--plugins")
-        .arg(&ws.config.plugins)
-        .env("PROJECTOR_CACHE", &ws.config.cache)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    let mut cmd = ws.command(&["run", "--quiet"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     if follow {
         cmd.arg("--follow");
     }
     cmd.spawn().unwrap()
-}
-
-fn signal(child: &std::process::Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
 }
 
 #[test]

@@ -102,6 +102,27 @@ impl Workspace {
         self.graph().parked(None).unwrap()
     }
 
+    /// The real `projector` binary, pointed at this workspace.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_projector"));
+        cmd.args(args)
+            .args(["--source", &self.config.source, "--sink", &self.config.sink])
+            .arg("--plugins")
+            .arg(&self.config.plugins)
+            .env("PROJECTOR_CACHE", &self.config.cache)
+            .env("PROJECTOR_LOG", "warn")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs the binary, requires success, and returns its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+
     pub fn nodes(&self, label: &str) -> Vec<Value> {
         self.graph().nodes(label, usize::MAX >> 1).unwrap()
     }
@@ -118,3 +139,9 @@ pub fn by(mut e: NewEvent, user: &str) -> NewEvent {
     e
 }
 
+
+/// Sends a signal (`TERM`, `INT`, ...) to a child process.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}

@@ -8,7 +8,6 @@ use wasmtime::component::InstancePre;
 
 use super::scope::{is_identifier, WriteScope};
 use crate::runtime::bindings::handler;
-use crate::runtime::limits::DEFAULT_CALL_DEADLINE;
 use crate::runtime::sandbox::{PluginState, Sandbox, Trap};
 use crate::{Event, HandlerError, Manifest, Mutation, PartitionKey};
 
@@ -25,13 +24,9 @@ pub type HandlerResults = Vec<Result<Vec<Mutation>, HandlerError>>;
 
 impl ProjectionPlugin {
     pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
-        let label = file.display().to_string();
-        let mut probe: Sandbox<handler::Guest> = Sandbox::new(&label, pre.clone(), DEFAULT_CALL_DEADLINE)
-            .with_context(|| format!("cannot instantiate projection plugin {label}"))?;
-        let manifest = probe
-            .call(|guest, store| guest.call_describe(store))
-            .map_err(|trap| anyhow::anyhow!("projection plugin {label}: describe() failed: {trap}"))?;
-        validate(&manifest).with_context(|| format!("projection plugin {label} has an invalid manifest"))?;
+        let manifest = super::describe(file, &pre, "projection", |g: &handler::Guest, s| g.call_describe(s))?;
+        validate(&manifest)
+            .with_context(|| format!("projection plugin {} has an invalid manifest", file.display()))?;
         let scope = WriteScope::of(&manifest);
         Ok(Self { file: file.to_owned(), manifest, scope, pre })
     }

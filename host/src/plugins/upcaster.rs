@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use wasmtime::component::InstancePre;
 
 use crate::runtime::bindings::upcasting;
@@ -22,14 +22,9 @@ pub struct UpcasterPlugin {
 
 impl UpcasterPlugin {
     pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
-        let label = file.display().to_string();
-        let mut probe: Sandbox<upcasting::Guest> = Sandbox::new(&label, pre.clone(), DEFAULT_CALL_DEADLINE)
-            .with_context(|| format!("cannot instantiate upcaster plugin {label}"))?;
-        let manifest = probe
-            .call(|guest, store| guest.call_describe(store))
-            .map_err(|trap| anyhow::anyhow!("upcaster plugin {label}: describe() failed: {trap}"))?;
+        let manifest = super::describe(file, &pre, "upcaster", |g: &upcasting::Guest, s| g.call_describe(s))?;
         if manifest.upgrades.is_empty() {
-            bail!("upcaster plugin {label} declares no upgrades");
+            bail!("upcaster plugin {} declares no upgrades", file.display());
         }
         Ok(Self { file: file.to_owned(), manifest, pre })
     }

@@ -145,3 +145,29 @@ impl Source for EmbeddedLog {
         Ok(last.map_or(0, |p| p as u64 + 1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(stream: &str) -> NewEvent {
+        serde_json::from_value(serde_json::json!({"stream": stream, "type": "T", "data": {"n": 1}})).unwrap()
+    }
+
+    #[test]
+    fn appends_check_the_expected_revision_and_are_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = EmbeddedLog::open(&dir.path().join("events.db")).unwrap();
+        assert_eq!(log.append(&[new("s"), new("s")], ExpectedRevision::NoStream).unwrap(), [1, 2]);
+        let stale = log.append(&[new("s")], ExpectedRevision::Exact(0)).unwrap_err();
+        assert!(stale.to_string().contains("wrong expected revision for stream s"), "{stale}");
+        assert!(log.append(&[new("s")], ExpectedRevision::NoStream).is_err());
+        assert_eq!(log.append(&[new("s")], ExpectedRevision::Exact(1)).unwrap(), [3]);
+        let mut bad = new("t");
+        bad.metadata = serde_json::json!([1]);
+        assert!(log.append(&[new("t"), bad], ExpectedRevision::Any).is_err());
+        assert_eq!(log.count().unwrap(), 3, "a failed batch appends nothing");
+        let revisions: Vec<u64> = log.read(0, 10).unwrap().iter().map(|e| e.revision).collect();
+        assert_eq!(revisions, [0, 1, 2]);
+    }
+}
