@@ -2,6 +2,7 @@
 //! the checkpoint, in one transaction per batch.
 
 pub mod embedded;
+pub mod null;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -106,10 +107,11 @@ pub trait Sink: Send + Sync {
     fn checkpoint(&self, projection: &str) -> Result<u64>;
 }
 
-/// Opens the sink a URL names: `embedded:PATH` now.
+/// Opens the sink a URL names: `embedded:PATH`, or `null:` (keeps nothing).
 pub fn open(url: &str) -> Result<Box<dyn Sink>> {
     match url.split_once(':') {
         Some(("embedded", path)) => Ok(Box::new(embedded::EmbeddedGraph::open(path.as_ref())?)),
+        Some(("null", _)) => Ok(Box::new(null::NullSink)),
         Some(("neo4j" | "neo4j+s" | "bolt" | "bolt+s", _)) => bail!(
             "sink {url}: the Neo4j sink is not built yet; use `embedded:PATH` (e.g. `embedded:.projector/graph.db`)"
         ),

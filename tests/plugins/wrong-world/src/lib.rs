@@ -4,6 +4,7 @@ wit_bindgen::generate!({
     inline: "package test:other; world other { export greet: func() -> string; }",
 });
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Component;
 
 impl Guest for Component {

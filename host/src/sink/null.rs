@@ -1,0 +1,50 @@
+//! The null sink: accepts every commit and keeps nothing. For benchmarks (the
+//! host's cost without a store's) and dry runs (does a plugin handle every
+//! event?). It stores no checkpoint, so every run starts from position 0.
+
+use anyhow::Result;
+
+use super::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
+use crate::parking::{ParkedRecord, Resolution};
+use crate::plugins::WriteScope;
+
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn prepare(&self, _: &str, _: &WriteScope) -> Result<ProjectionState> {
+        Ok(ProjectionState::default())
+    }
+
+    fn guard(&self, _: &str, _: &str) -> Result<Option<u64>, SinkError> {
+        Ok(None)
+    }
+
+    fn commit(&self, _: &Commit) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<GraphStats> {
+        Ok(GraphStats::default())
+    }
+
+    fn export(&self, _: &mut dyn std::io::Write) -> Result<()> {
+        Ok(())
+    }
+
+    fn nodes(&self, _: &str, _: usize) -> Result<Vec<serde_json::Value>> {
+        Ok(Vec::new())
+    }
+
+    fn parked(&self, _: Option<&str>) -> Result<Vec<ParkedRecord>> {
+        Ok(Vec::new())
+    }
+
+    fn resolve_parked(&self, _: &str, id: i64, _: Resolution, _: Option<&str>, _: Option<Applied>) -> Result<(), SinkError> {
+        Err(SinkError::Rejected(anyhow::anyhow!("the null sink keeps no parked event #{id}")))
+    }
+
+    fn checkpoint(&self, _: &str) -> Result<u64> {
+        Ok(0)
+    }
+}
+
