@@ -10,7 +10,28 @@ use crate::{Mutation, NodeRef, Property, Scalar, Value};
 
 type KeyProperties = HashMap<String, String>;
 
-pub fn mutation(tx: &Transaction, keys: &KeyProperties, m: &Mutation) -> rusqlite::Result<()> {
+/// Node ids found or made in the current transaction: labels and keys repeat
+/// within a batch (an interview, its keywords), and each lookup saved is a query.
+/// It lives no longer than the transaction, so it cannot go stale.
+#[derive(Default)]
+pub struct NodeIds(HashMap<(String, String), i64>);
+
+impl NodeIds {
+    fn get(&self, node: &NodeRef) -> Option<i64> {
+        // A borrowed lookup would need a custom key type; a batch holds few distinct nodes.
+        self.0.get(&(node.label.clone(), node.key.clone())).copied()
+    }
+
+    fn put(&mut self, node: &NodeRef, id: i64) {
+        self.0.insert((node.label.clone(), node.key.clone()), id);
+    }
+
+    fn forget(&mut self, node: &NodeRef) {
+        self.0.remove(&(node.label.clone(), node.key.clone()));
+    }
+}
+
+pub fn mutation(tx: &Transaction, keys: &KeyProperties, ids: &mut NodeIds, m: &Mutation) -> rusqlite::Result<()> {
     match m {
         Mutation::MergeNode(n) => {
             tx.prepare_cached(
@@ -25,15 +46,17 @@ pub fn mutation(tx: &Transaction, keys: &KeyProperties, m: &Mutation) -> rusqlit
                 .execute(params![r.node.label, r.node.key, serde_json::Value::Object(patch).to_string()])?;
         }
         Mutation::DeleteNode(n) => {
-            if let Some(id) = find(tx, n)? {
+            let found = find(tx, ids, n)?;
+            ids.forget(n);
+            if let Some(id) = found {
                 tx.prepare_cached("DELETE FROM edges WHERE src = ?1")?.execute([id])?;
                 tx.prepare_cached("DELETE FROM edges WHERE dst = ?1")?.execute([id])?;
                 tx.prepare_cached("DELETE FROM nodes WHERE id = ?1")?.execute([id])?;
             }
         }
         Mutation::MergeEdge(e) => {
-            let src = merge(tx, keys, &e.edge.from)?;
-            let dst = merge(tx, keys, &e.edge.to)?;
+            let src = merge(tx, keys, ids, &e.edge.from)?;
+            let dst = merge(tx, keys, ids, &e.edge.to)?;
             tx.prepare_cached(
                 "INSERT INTO edges (src, type, dst, props) VALUES (?1, ?2, ?3, json_patch('{}', ?4))
                  ON CONFLICT (src, type, dst) DO UPDATE SET props = json_patch(props, ?4)",
@@ -41,13 +64,13 @@ pub fn mutation(tx: &Transaction, keys: &KeyProperties, m: &Mutation) -> rusqlit
             .execute(params![src, e.edge.rel_type, dst, props(&e.set)])?;
         }
         Mutation::DeleteEdge(e) => {
-            if let (Some(src), Some(dst)) = (find(tx, &e.from)?, find(tx, &e.to)?) {
+            if let (Some(src), Some(dst)) = (find(tx, ids, &e.from)?, find(tx, ids, &e.to)?) {
                 tx.prepare_cached("DELETE FROM edges WHERE src = ?1 AND type = ?2 AND dst = ?3")?
                     .execute(params![src, e.rel_type, dst])?;
             }
         }
         Mutation::DeleteEdges(e) => {
-            if let Some(src) = find(tx, &e.from)? {
+            if let Some(src) = find(tx, ids, &e.from)? {
                 tx.prepare_cached("DELETE FROM edges WHERE src = ?1 AND type = ?2")?.execute(params![src, e.rel_type])?;
             }
         }
@@ -56,9 +79,15 @@ pub fn mutation(tx: &Transaction, keys: &KeyProperties, m: &Mutation) -> rusqlit
 }
 
 /// One event's mutations, then its guard.
-pub fn applied(tx: &Transaction, keys: &KeyProperties, projection: &str, applied: &Applied) -> rusqlite::Result<()> {
+pub fn applied(
+    tx: &Transaction,
+    keys: &KeyProperties,
+    ids: &mut NodeIds,
+    projection: &str,
+    applied: &Applied,
+) -> rusqlite::Result<()> {
     for m in applied.mutations {
-        mutation(tx, keys, m)?;
+        mutation(tx, keys, ids, m)?;
     }
     tx.prepare_cached(
         "INSERT INTO guards (projection, key, position) VALUES (?1, ?2, ?3)
@@ -96,19 +125,29 @@ fn key_property<'a>(keys: &'a KeyProperties, node: &NodeRef) -> &'a str {
     keys.get(&node.label).map_or("id", String::as_str)
 }
 
-fn find(tx: &Transaction, node: &NodeRef) -> rusqlite::Result<Option<i64>> {
-    tx.prepare_cached("SELECT id FROM nodes WHERE label = ?1 AND key = ?2")?
+fn find(tx: &Transaction, ids: &mut NodeIds, node: &NodeRef) -> rusqlite::Result<Option<i64>> {
+    if let Some(id) = ids.get(node) {
+        return Ok(Some(id));
+    }
+    let id = tx
+        .prepare_cached("SELECT id FROM nodes WHERE label = ?1 AND key = ?2")?
         .query_row(params![node.label, node.key], |r| r.get(0))
-        .optional()
+        .optional()?;
+    if let Some(id) = id {
+        ids.put(node, id);
+    }
+    Ok(id)
 }
 
-fn merge(tx: &Transaction, keys: &KeyProperties, node: &NodeRef) -> rusqlite::Result<i64> {
-    if let Some(id) = find(tx, node)? {
+fn merge(tx: &Transaction, keys: &KeyProperties, ids: &mut NodeIds, node: &NodeRef) -> rusqlite::Result<i64> {
+    if let Some(id) = find(tx, ids, node)? {
         return Ok(id);
     }
     tx.prepare_cached("INSERT INTO nodes (label, key, props) VALUES (?1, ?2, json_object(?3, ?2))")?
         .execute(params![node.label, node.key, key_property(keys, node)])?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    ids.put(node, id);
+    Ok(id)
 }
 
 /// Properties as a JSON merge patch: a null removes the property, as `SET n += $props` does.

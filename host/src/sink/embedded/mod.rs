@@ -55,8 +55,9 @@ impl EmbeddedGraph {
         let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut ids = apply::NodeIds::default();
         for applied in &commit.applied {
-            apply::applied(&tx, &keys, commit.projection, applied)?;
+            apply::applied(&tx, &keys, &mut ids, commit.projection, applied)?;
         }
         for parked in &commit.parked {
             apply::park(&tx, commit.projection, parked)?;
@@ -163,7 +164,7 @@ impl Sink for EmbeddedGraph {
         let mut run = || -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             if let Some(applied) = &applied {
-                apply::applied(&tx, &keys, projection, applied)?;
+                apply::applied(&tx, &keys, &mut apply::NodeIds::default(), projection, applied)?;
             }
             tx.execute(
                 "UPDATE parked SET status = ?3, note = ?4, resolved_at = ?5 WHERE projection = ?1 AND id = ?2",
