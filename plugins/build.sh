@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 TARGET=wasm32-unknown-unknown
 CRATES=("$@")
-[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters recorder wrong-world noop)
+[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters recorder wrong-world noop adversary)
 
 DEBIAN_RUSTC=/usr/bin/rustc
 DEBIAN_CARGO=/usr/bin/cargo

@@ -1,7 +1,7 @@
 //! What becomes of each event in a lane, as data: apply its mutations, retry
 //! it, park it, or skip it because it was applied before.
 
-use crate::plugins::WriteScope;
+use crate::plugins::{bounds, WriteScope};
 use crate::{ErrorKind, HandlerError, Mutation};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +17,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Classifies a handler's answer for one event, enforcing the write scope.
+    /// Classifies a handler's answer for one event, enforcing the output
+    /// bounds and the write scope.
     pub fn from_handler(result: Result<Vec<Mutation>, HandlerError>, scope: &WriteScope) -> Self {
         match result {
-            Ok(mutations) => match scope.check(&mutations) {
+            Ok(mutations) => match bounds::check(&mutations).and_then(|()| scope.check(&mutations)) {
                 Ok(()) => Outcome::Apply(mutations),
                 Err(why) => Outcome::Park(why),
             },

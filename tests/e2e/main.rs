@@ -10,4 +10,5 @@ mod ordering;
 mod parking;
 mod replay;
 mod restart;
+mod sandbox;
 mod shutdown;

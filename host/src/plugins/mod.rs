@@ -1,6 +1,7 @@
 //! Plugins: loading components, telling projections from upcasters, checking
 //! what they declare, and holding them ready to instantiate.
 
+pub mod bounds;
 mod projection;
 mod registry;
 mod scope;

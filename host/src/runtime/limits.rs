@@ -27,3 +27,9 @@ pub const MAX_UPCAST_STEPS: usize = 32;
 pub fn deadline_ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
+
+/// The most mutations one event may cause; more fails the event, permanently.
+pub const MAX_MUTATIONS_PER_EVENT: usize = 10_000;
+
+/// The largest property value (text, or a list's total text) a mutation may carry.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;

@@ -13,6 +13,9 @@ use super::bindings::{handler, log, upcasting};
 use super::engine::engine;
 use super::limits::{deadline_ticks, MAX_MEMORY_BYTES, MAX_TABLE_ELEMENTS};
 
+/// Wasm frames kept in a trap's description.
+const MAX_TRAP_FRAMES: usize = 3;
+
 /// What a store holds for its plugin.
 pub struct PluginState {
     plugin: String,
@@ -126,14 +129,19 @@ fn instantiate<G: Export>(plugin: &str, pre: &InstancePre<PluginState>) -> Resul
     Ok((store, guest))
 }
 
-/// A trap in words a plugin author can act on.
+/// A trap in words a plugin author can act on, short enough to store with a
+/// parked event (a stack overflow's backtrace has thousands of frames).
 fn describe(error: &wasmtime::Error, deadline: Duration) -> String {
-    match error.downcast_ref::<wasmtime::Trap>() {
+    let trap = error.chain().find_map(|e| e.downcast_ref::<wasmtime::Trap>());
+    let frames: Vec<String> = format!("{error:#}").lines().skip(1).take(MAX_TRAP_FRAMES).map(|l| l.trim().to_owned()).collect();
+    let at = if frames.is_empty() { String::new() } else { format!(" (at {})", frames.join(" <- ")) };
+    match trap {
         Some(wasmtime::Trap::Interrupt) => format!("deadline exceeded: the call ran longer than {deadline:?}"),
         Some(wasmtime::Trap::StackOverflow) => "stack overflow: the plugin recursed too deeply".into(),
         Some(wasmtime::Trap::UnreachableCodeReached) => {
-            format!("the plugin aborted (a panic or an unreachable instruction): {error:#}")
+            format!("the plugin aborted (a panic or an unreachable instruction){at}")
         }
-        _ => format!("trap: {error:#}"),
+        Some(other) => format!("{other}{at}"),
+        None => format!("{}{at}", error.root_cause()),
     }
 }

@@ -1,0 +1,48 @@
+//! A hostile projection, for the sandbox tests. An event's `attack` field picks
+//! what it does; without one it writes a harmless `Mark` node.
+
+use projector_sdk::*;
+
+pub struct Adversary;
+
+impl Projection for Adversary {
+    fn manifest() -> Manifest {
+        Manifest::new("adversary", "0.1.0").streams(["test-"]).label("Mark", "id")
+    }
+
+    fn handle(event: &Event) -> Outcome {
+        let data: serde_json::Value = event.data()?;
+        let attack = data.get("attack").and_then(|a| a.as_str()).unwrap_or("");
+        let mark = || merge_node("Mark", &event.id);
+        match attack {
+            "loop" => loop {
+                std::hint::black_box(&event);
+            },
+            "alloc" => {
+                // Reserve 16 MiB at a time, touching one byte of each: memory grows fast.
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut chunk = Vec::with_capacity(16 << 20);
+                    chunk.push(1u8);
+                    hoard.push(std::hint::black_box(chunk));
+                }
+            }
+            "recurse" => Ok(vec![mark().set("depth", recurse(std::hint::black_box(1)) as i64).into()]),
+            "trap" => panic!("a plugin bug"),
+            "flood" => Ok((0..100_000).map(|i| mark().set("i", i).into()).collect()),
+            "huge-value" => Ok(vec![mark().set("blob", "x".repeat(2 << 20)).into()]),
+            "foreign-label" => Ok(vec![merge_node("Seen", "stolen").set("by", "adversary").into()]),
+            "injection" => Ok(vec![mark().set("text", data["text"].as_str().unwrap_or_default()).into()]),
+            _ => Ok(vec![mark().into()]),
+        }
+    }
+}
+
+/// Recursion with no end, which only the stack limit stops.
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    let frame = std::hint::black_box([n; 32]);
+    recurse(frame[0] + 1) + frame[31]
+}
+
+projection!(Adversary);
