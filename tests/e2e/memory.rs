@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{signal, Workspace};
+use crate::support::{signal, Reaped, Workspace};
 
 const BACKLOG: u64 = 1_000_000;
 /// The bound: the peak the issue set for a 1M-event backlog.
@@ -33,16 +33,16 @@ fn a_million_event_backlog_keeps_resident_memory_bounded() {
             last = BACKLOG - 1
         ))
         .unwrap();
-    let mut child = ws.command(&["run", "--quiet"]).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = Reaped(ws.command(&["run", "--quiet"]).stdout(Stdio::null()).spawn().unwrap());
     let started = Instant::now();
     let mut peak = 0;
     while started.elapsed() < WORK {
-        peak = peak.max(resident_peak(child.id()).unwrap_or(0));
+        peak = peak.max(resident_peak(child.0.id()).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(100));
     }
-    peak = peak.max(resident_peak(child.id()).unwrap_or(0));
-    signal(&child, "INT");
-    assert!(child.wait().unwrap().success());
+    peak = peak.max(resident_peak(child.0.id()).unwrap_or(0));
+    signal(&child.0, "INT");
+    assert!(child.0.wait().unwrap().success());
     let handled = ws.nodes("Seen").len() as u64;
     eprintln!("peak resident memory {} MiB with {} of {BACKLOG} events still waiting", peak >> 20, BACKLOG - handled);
     assert!(handled < BACKLOG * 9 / 10, "the backlog was gone too soon to prove anything ({handled} handled)");

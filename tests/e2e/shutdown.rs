@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 use projector::sink::Sink;
 use serde_json::json;
 
-use crate::support::{event, signal, Workspace};
+use crate::support::{event, signal, Reaped, Workspace};
 
-fn start(ws: &Workspace, follow: bool) -> std::process::Child {
+fn start(ws: &Workspace, follow: bool) -> Reaped {
     let mut cmd = ws.command(&["run", "--quiet"]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     if follow {
         cmd.arg("--follow");
     }
-    cmd.spawn().unwrap()
+    Reaped(cmd.spawn().unwrap())
 }
 
 #[test]
@@ -34,8 +34,8 @@ fn sigterm_while_following_commits_and_exits_zero() {
         assert!(Instant::now() < deadline, "the follower missed a new event");
         std::thread::sleep(Duration::from_millis(50));
     }
-    signal(&child, "TERM");
-    let status = child.wait().unwrap();
+    signal(&child.0, "TERM");
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "exit status {status}");
     assert_eq!(ws.nodes("Seen").len(), 201);
 }
@@ -48,8 +48,8 @@ fn sigint_mid_run_stops_cleanly_and_the_next_run_finishes_the_work() {
     while ws.nodes("Seen").is_empty() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    signal(&child, "INT");
-    let status = child.wait().unwrap();
+    signal(&child.0, "INT");
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "exit status {status}");
     let done = ws.graph().checkpoint("recorder").unwrap();
     assert!(done > 1, "nothing was committed before the stop");

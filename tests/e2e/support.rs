@@ -145,3 +145,16 @@ pub fn signal(child: &std::process::Child, name: &str) {
     let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success(), "kill -{name} failed");
 }
+
+/// A child process that is killed if the test fails before it ends, so that a
+/// failing test leaves no host running.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
