@@ -52,7 +52,7 @@ impl EmbeddedGraph {
     }
 
     fn try_commit(&self, commit: &Commit) -> rusqlite::Result<()> {
-        let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut ids = apply::NodeIds::default();
@@ -159,7 +159,7 @@ impl Sink for EmbeddedGraph {
         note: Option<&str>,
         applied: Option<Applied>,
     ) -> Result<(), SinkError> {
-        let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn();
         let mut run = || -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
