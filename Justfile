@@ -36,14 +36,23 @@ demo events="20000": build
     {{projector}} graph nodes Sentence --limit 2
     {{projector}} graph nodes Analysis --limit 2
 
-# Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins
+# Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins and a real Bolt server
 test: plugins
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tests/servers/bolt.sh start
+    trap 'tests/servers/bolt.sh stop' EXIT
     cargo test --release --workspace
 
 # Remove the demo's files and the compiled-plugin cache
 clean:
     rm -rf .projector
 
-# Measure throughput, Wasm overhead, scaling and memory (about 10 minutes on 2 cores)
+# Measure throughput, Wasm overhead, scaling, memory, and the Neo4j sink against the raw driver (about 12 minutes on 2 cores)
 bench: build
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo bench -p projector --bench pipeline
+    tests/servers/bolt.sh start
+    trap 'tests/servers/bolt.sh stop' EXIT
+    cargo bench -p projector --bench neo4j

@@ -42,7 +42,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
         bail!("no projection plugins in {}: nothing to run", config.plugins.display());
     }
     let mut source = source::open(&config.source)?;
-    let sink: Arc<dyn Sink> = Arc::from(crate::sink::open(&config.sink)?);
+    let sink: Arc<dyn Sink> = Arc::from(crate::sink::open(&config.sink, &config.neo4j)?);
     run_with(config, &plugins, &mut source, sink, until, stop, progress)
 }
 

@@ -32,8 +32,10 @@ pub const DEFAULT_RETRY_CAP: Duration = Duration::from_secs(10);
 pub struct Config {
     /// Where events come from: `embedded:PATH`.
     pub source: String,
-    /// Where read models go: `embedded:PATH`.
+    /// Where read models go: `embedded:PATH` or `neo4j://HOST:PORT`.
     pub sink: String,
+    /// How to reach Neo4j when the sink is `neo4j://...`.
+    pub neo4j: crate::sink::neo4j::Settings,
     /// The directory of plugin components (`*.wasm`).
     pub plugins: PathBuf,
     /// Where compiled plugins are cached.
@@ -63,6 +65,7 @@ impl Default for Config {
         Self {
             source: "embedded:.projector/events.db".into(),
             sink: "embedded:.projector/graph.db".into(),
+            neo4j: Default::default(),
             plugins: "target/plugins".into(),
             cache: ".projector/cache".into(),
             lanes: LaneConfig::default(),

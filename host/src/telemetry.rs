@@ -1,12 +1,13 @@
 //! Logging: `tracing` to standard error, filtered by `PROJECTOR_LOG` (e.g.
-//! `PROJECTOR_LOG=debug` or `PROJECTOR_LOG=projector=debug`), `info` by default.
+//! `PROJECTOR_LOG=debug` or `PROJECTOR_LOG=projector=debug`), `info` by default
+//! (the Neo4j driver's own chatter from `warn`).
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 pub fn init(default_level: &str) {
-    let filter = EnvFilter::try_from_env("PROJECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_env("PROJECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{default_level},neo4rs=warn")));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)

@@ -6,6 +6,7 @@ mod support;
 mod interview;
 mod loading;
 mod memory;
+mod neo4j;
 mod ordering;
 mod parking;
 mod replay;

@@ -38,7 +38,6 @@ fn unsubscribed_events_never_reach_the_handler_and_the_checkpoint_passes_them() 
     let report = ws.run();
     assert_eq!((report.handled, report.parked), (6, 0));
     assert!(ws.nodes("Seen").iter().all(|n| n["stream"].as_str().unwrap().starts_with("test-")));
-    use projector::sink::Sink;
     assert_eq!(ws.graph().checkpoint("recorder").unwrap(), 9, "the checkpoint covers all 8 positions");
 }
 

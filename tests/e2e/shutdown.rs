@@ -4,7 +4,6 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use projector::sink::Sink;
 use serde_json::json;
 
 use crate::support::{event, signal, Reaped, Workspace};

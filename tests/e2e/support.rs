@@ -11,7 +11,7 @@ use projector::config::Config;
 use projector::parking::ParkedRecord;
 use projector::plugins::Plugins;
 use projector::router::Until;
-use projector::sink::{embedded::EmbeddedGraph, Sink};
+use projector::sink::Sink;
 use projector::source::embedded::EmbeddedLog;
 use projector::source::{ExpectedRevision, NewEvent};
 use serde_json::Value;
@@ -67,8 +67,9 @@ impl Workspace {
         EmbeddedLog::open(&self.path("events.db")).unwrap()
     }
 
-    pub fn graph(&self) -> EmbeddedGraph {
-        EmbeddedGraph::open(&self.path("graph.db")).unwrap()
+    /// The workspace's sink: its embedded graph, or Neo4j (`crate::neo4j`).
+    pub fn graph(&self) -> Box<dyn Sink> {
+        projector::sink::open(&self.config.sink, &self.config.neo4j).unwrap()
     }
 
     pub fn append(&self, events: &[NewEvent]) {
@@ -81,7 +82,7 @@ impl Workspace {
 
     /// Runs every projection until caught up, in this process.
     pub fn run(&self) -> RunReport {
-        let sink: Arc<dyn Sink> = Arc::new(self.graph());
+        let sink: Arc<dyn Sink> = Arc::from(self.graph());
         let stop = AtomicBool::new(false);
         run_with(&self.config, &self.plugins(), &mut self.log(), sink, Until::CaughtUp, &stop, Arc::default())
             .unwrap()

@@ -3,8 +3,9 @@
 # plugin, from PyPI (a wheel that bundles its own Java runtime). Listens on
 # loopback only. The download is cached in .cache/arcadedb/.
 #
-#   tests/servers/bolt.sh start   install if needed, start, wait until ready
-#   tests/servers/bolt.sh stop    stop the server this script started (by PID)
+#   tests/servers/bolt.sh start     install if needed, start on an empty database, wait until ready
+#   tests/servers/bolt.sh stop      stop the server this script started (by PID)
+#   tests/servers/bolt.sh restart   stop it and start it again on the same data
 #
 # With PROJECTOR_TEST_NEO4J_URI set, tests use that server instead and this
 # script does nothing.
@@ -42,9 +43,14 @@ start() {
     fi
     install
     rm -rf "$RUN" && mkdir -p "$RUN/data"
+    launch
+}
+
+launch() {
     local root
     root=$(pwd)
-    nohup "$PKG/arcadedb_embedded/jre/bin/java" -Xms256m -Xmx1g -XX:+UseSerialGC \
+    # From its own directory: the server writes its logs under the working directory.
+    (cd "$RUN" && exec nohup "$root/$PKG/arcadedb_embedded/jre/bin/java" -Xms256m -Xmx1g -XX:+UseSerialGC \
         -cp "$root/$PKG/arcadedb_embedded/jars/*" \
         -Darcadedb.server.rootPath="$root/$RUN/data" \
         -Darcadedb.server.rootPassword=$PASSWORD \
@@ -53,7 +59,7 @@ start() {
         -Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin \
         -Darcadedb.bolt.host=127.0.0.1 -Darcadedb.bolt.port=$PORT -Darcadedb.bolt.defaultDatabase=neo4j \
         '-Darcadedb.server.defaultDatabases=neo4j[root]' \
-        com.arcadedb.server.ArcadeDBServer > "$RUN/server.log" 2>&1 &
+        com.arcadedb.server.ArcadeDBServer > server.log 2>&1) &
     echo $! > "$RUN/pid"
     for _ in $(seq 1 120); do
         if grep -q "started" "$RUN/server.log" 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
@@ -86,5 +92,6 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    restart) stop; launch ;;
+    *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
 esac

@@ -35,7 +35,7 @@ pub struct Parked {
 }
 
 /// A parked event as stored and listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ParkedRecord {
     pub id: i64,
     pub projection: String,
@@ -56,6 +56,21 @@ pub struct ParkedRecord {
     pub note: Option<String>,
     /// The event as it was handed to the handler.
     pub event: serde_json::Value,
+}
+
+impl ParkedRecord {
+    /// Fills the fields a listing shows from the stored event: stream, revision, type.
+    pub fn described(mut self) -> Self {
+        self.stream = self.event["stream"].as_str().unwrap_or_default().to_owned();
+        self.revision = self.event["revision"].as_u64().unwrap_or_default();
+        self.event_type = self.event["type"].as_str().unwrap_or_default().to_owned();
+        self
+    }
+}
+
+/// The time now, for records the host keeps (never for plugins).
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// What becomes of a parked event.

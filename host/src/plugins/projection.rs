@@ -44,7 +44,7 @@ impl ProjectionPlugin {
     /// Whether this projection wants the event at all.
     pub fn subscribes(&self, event: &Event) -> bool {
         let m = &self.manifest;
-        (m.event_types.is_empty() || m.event_types.iter().any(|t| *t == event.event_type))
+        (m.event_types.is_empty() || m.event_types.contains(&event.event_type))
             && (m.stream_prefixes.is_empty() || m.stream_prefixes.iter().any(|p| event.stream.starts_with(p.as_str())))
     }
 }

@@ -2,6 +2,7 @@
 //! the checkpoint, in one transaction per batch.
 
 pub mod embedded;
+pub mod neo4j;
 pub mod null;
 
 use std::collections::{BTreeMap, HashMap};
@@ -107,14 +108,17 @@ pub trait Sink: Send + Sync {
     fn checkpoint(&self, projection: &str) -> Result<u64>;
 }
 
-/// Opens the sink a URL names: `embedded:PATH`, or `null:` (keeps nothing).
-pub fn open(url: &str) -> Result<Box<dyn Sink>> {
+/// Opens the sink a URL names: `embedded:PATH`, `neo4j://HOST:PORT` (also
+/// `bolt://`, `neo4j+s://`, `bolt+s://`, with `neo4j` settings), or `null:` (keeps nothing).
+pub fn open(url: &str, neo4j: &neo4j::Settings) -> Result<Box<dyn Sink>> {
     match url.split_once(':') {
         Some(("embedded", path)) => Ok(Box::new(embedded::EmbeddedGraph::open(path.as_ref())?)),
         Some(("null", _)) => Ok(Box::new(null::NullSink)),
-        Some(("neo4j" | "neo4j+s" | "bolt" | "bolt+s", _)) => bail!(
-            "sink {url}: the Neo4j sink is not built yet; use `embedded:PATH` (e.g. `embedded:.projector/graph.db`)"
+        Some(("neo4j" | "neo4j+s" | "neo4j+ssc" | "bolt" | "bolt+s" | "bolt+ssc", _)) => {
+            Ok(Box::new(neo4j::Neo4jSink::open(url, neo4j)?))
+        }
+        _ => bail!(
+            "sink `{url}` is not a sink URL: use `embedded:PATH` (e.g. `embedded:.projector/graph.db`) or `neo4j://HOST:7687`"
         ),
-        _ => bail!("sink `{url}` is not a sink URL: use `embedded:PATH` (e.g. `embedded:.projector/graph.db`)"),
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::parking::{event_to_json, Parked};
+use crate::parking::{event_to_json, now, Parked};
 use crate::sink::Applied;
 use crate::{Mutation, NodeRef, Property, Scalar, Value};
 
@@ -95,11 +95,6 @@ pub fn applied(
     )?
     .execute(params![projection, applied.key, applied.position as i64])?;
     Ok(())
-}
-
-/// The time now, for records the host keeps (never for plugins).
-pub fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 pub fn park(tx: &Transaction, projection: &str, p: &Parked) -> rusqlite::Result<()> {

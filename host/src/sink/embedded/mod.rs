@@ -168,7 +168,7 @@ impl Sink for EmbeddedGraph {
             }
             tx.execute(
                 "UPDATE parked SET status = ?3, note = ?4, resolved_at = ?5 WHERE projection = ?1 AND id = ?2",
-                params![projection, id, resolution.status(), note, apply::now()],
+                params![projection, id, resolution.status(), note, crate::parking::now()],
             )?;
             tx.commit()
         };

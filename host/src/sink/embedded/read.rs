@@ -65,15 +65,11 @@ pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedR
          FROM parked WHERE ?1 IS NULL OR projection = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([projection], |r| {
-        let event = parse(&r.get::<_, String>(4)?);
         Ok(ParkedRecord {
             id: r.get(0)?,
             projection: r.get(1)?,
             key: r.get(2)?,
             position: r.get::<_, i64>(3)? as u64,
-            stream: event["stream"].as_str().unwrap_or_default().to_owned(),
-            revision: event["revision"].as_u64().unwrap_or_default(),
-            event_type: event["type"].as_str().unwrap_or_default().to_owned(),
             error: r.get(5)?,
             attempts: r.get(6)?,
             plugin_version: r.get(7)?,
@@ -82,8 +78,10 @@ pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedR
             status: r.get(10)?,
             resolved_at: r.get(11)?,
             note: r.get(12)?,
-            event,
-        })
+            event: parse(&r.get::<_, String>(4)?),
+            ..ParkedRecord::default()
+        }
+        .described())
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

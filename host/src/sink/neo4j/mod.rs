@@ -1,0 +1,361 @@
+//! The Neo4j sink: read models in Neo4j (or any server that speaks Bolt and
+//! Cypher), through `neo4rs`. A lane's batch (its mutations as `UNWIND`
+//! statements, its guards and the checkpoint) is one explicit transaction.
+//!
+//! The host keeps its own records beside the read model, under labels that
+//! start with `_Projector` (guards, checkpoints, parked events, and which
+//! property keys each label), so that the read model and the bookkeeping
+//! commit together.
+//!
+//! The sink's calls are synchronous (lanes are threads); it owns a small
+//! tokio runtime and blocks on it.
+
+pub mod cypher;
+mod read;
+mod settings;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use neo4rs::{Graph, Query, Txn};
+
+use self::cypher::{KeyProperties, CHECKPOINT, GUARD, LABEL, PARKED, SEQUENCE};
+use super::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
+use crate::parking::{event_to_json, Parked, ParkedRecord, Resolution};
+use crate::plugins::WriteScope;
+pub use settings::{Settings, PASSWORD_ENV, USER_ENV};
+
+/// Worker threads of the sink's runtime: it only waits on sockets.
+const RUNTIME_THREADS: usize = 2;
+
+/// Tries of a transaction that lost a race with another lane's (a deadlock, a
+/// concurrent modification, a uniqueness check against a node created at the
+/// same moment) before the lane is told, with a short random pause between.
+/// Lanes share nodes (a keyword, a topic), so such races are routine.
+pub const CONFLICT_TRIES: u32 = 8;
+/// The longest pause between two such tries.
+pub const CONFLICT_PAUSE_CAP: Duration = Duration::from_millis(200);
+
+pub struct Neo4jSink {
+    runtime: tokio::runtime::Runtime,
+    graph: Graph,
+    uri: String,
+    settings: Settings,
+    keys: RwLock<KeyProperties>,
+}
+
+impl Neo4jSink {
+    /// Connects to `uri` (`neo4j://`, `bolt://`, `neo4j+s://`, `bolt+s://`) and checks that it answers.
+    pub fn open(uri: &str, settings: &Settings) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("neo4j-sink")
+            .enable_all()
+            .build()
+            .context("cannot start the Neo4j sink's runtime")?;
+        let config = settings.driver_config(uri)?;
+        let graph = {
+            let _entered = runtime.enter();
+            Graph::connect(config).with_context(|| format!("sink {uri}: cannot connect"))?
+        };
+        let sink = Self { runtime, graph, uri: uri.to_owned(), settings: settings.clone(), keys: RwLock::new(HashMap::new()) };
+        sink.block(async { sink.graph.run(neo4rs::query("RETURN 1")).await })
+            .map_err(|e| anyhow!("{e:#}"))
+            .with_context(|| {
+                format!(
+                    "cannot reach Neo4j at {uri} as user `{}`: is the server running, and are ${USER_ENV} / ${PASSWORD_ENV} (or [neo4j] in projector.toml) right?",
+                    settings.user()
+                )
+            })?;
+        sink.load_keys()?;
+        Ok(sink)
+    }
+
+    /// Runs `work` on the sink's runtime, within the configured timeout.
+    fn block<T>(&self, work: impl Future<Output = Result<T, neo4rs::Error>>) -> Result<T, SinkError> {
+        let timeout = self.settings.timeout();
+        self.runtime.block_on(async {
+            match tokio::time::timeout(timeout, work).await {
+                Ok(result) => result.map_err(|e| classify(e, &self.uri)),
+                Err(_) => Err(SinkError::Unavailable(anyhow!("{}: no answer within {timeout:?}", self.uri))),
+            }
+        })
+    }
+
+    /// Reads the label -> key property records that earlier runs stored.
+    fn load_keys(&self) -> Result<()> {
+        let rows = self.rows(neo4rs::query(&format!("MATCH (l:`{LABEL}`) RETURN l.label AS label, l.key AS key")))?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        for row in rows {
+            keys.insert(row.get("label")?, row.get("key")?);
+        }
+        Ok(())
+    }
+
+    fn keys(&self) -> KeyProperties {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs a read query, collecting its rows.
+    fn rows(&self, query: Query) -> Result<Vec<neo4rs::Row>> {
+        self.block(async {
+            let mut stream = self.graph.execute(query).await?;
+            let mut rows = Vec::new();
+            while let Some(row) = stream.next().await? {
+                rows.push(row);
+            }
+            Ok(rows)
+        })
+        .map_err(|e| anyhow!("{e}"))
+    }
+
+    fn run(&self, query: Query) -> Result<()> {
+        self.block(async { self.graph.run(query).await.map(drop) }).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// Runs statements in one transaction, then parks `parked` in it, and
+    /// commits. A transaction that lost a race is tried again at once.
+    fn transaction(&self, statements: &[Query], parked: &[Parked], projection: &str) -> Result<(), SinkError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let error = match self.block(self.try_transaction(statements, parked, projection)) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            if tries >= CONFLICT_TRIES || !is_conflict(&error) {
+                return Err(error);
+            }
+            let cap = CONFLICT_PAUSE_CAP.as_millis() as u64;
+            let pause = rand::random_range(1..=(5 << tries).min(cap));
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+    }
+
+    async fn try_transaction(&self, statements: &[Query], parked: &[Parked], projection: &str) -> Result<(), neo4rs::Error> {
+        let mut txn = self.graph.start_txn().await?;
+        for statement in statements {
+            txn.run(statement.clone()).await?;
+        }
+        for p in parked {
+            park(&mut txn, projection, p).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Whether a failed commit lost a race with another transaction, so that
+/// trying again may well succeed.
+fn is_conflict(error: &SinkError) -> bool {
+    let cause = match error {
+        SinkError::Unavailable(e) | SinkError::Rejected(e) => e,
+    };
+    cause.chain().any(|c| match c.downcast_ref::<neo4rs::Error>() {
+        Some(neo4rs::Error::Neo4j(e)) => {
+            e.kind() == neo4rs::Neo4jErrorKind::Transient || e.code() == "Neo.ClientError.Schema.ConstraintValidationFailed"
+        }
+        _ => false,
+    })
+}
+
+/// Parks one event, once: an event re-delivered after a restart is not parked twice.
+async fn park(txn: &mut Txn, projection: &str, p: &Parked) -> Result<(), neo4rs::Error> {
+    let existing = neo4rs::query(&format!(
+        "MATCH (p:`{PARKED}` {{projection: $projection, position: $position, key: $key, status: 'parked'}}) RETURN count(p) AS n"
+    ))
+    .param("projection", projection)
+    .param("position", p.event.position as i64)
+    .param("key", p.key.as_str());
+    if single(txn, existing).await?.get::<i64>("n").unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let next = neo4rs::query(&format!(
+        "MERGE (s:`{SEQUENCE}` {{name: 'parked'}}) SET s.value = coalesce(s.value, 0) + 1 RETURN s.value AS id"
+    ));
+    let id: i64 = single(txn, next).await?.get("id").map_err(|e| neo4rs::Error::UnexpectedMessage(e.to_string()))?;
+    let create = neo4rs::query(&format!(
+        "CREATE (:`{PARKED}` {{id: $id, projection: $projection, key: $key, position: $position, event: $event,
+                 error: $error, attempts: $attempts, plugin_version: $plugin_version, behind: $behind,
+                 parked_at: $parked_at, status: 'parked'}})"
+    ))
+    .param("id", id)
+    .param("projection", projection)
+    .param("key", p.key.as_str())
+    .param("position", p.event.position as i64)
+    .param("event", event_to_json(&p.event).to_string())
+    .param("error", p.error.as_str())
+    .param("attempts", i64::from(p.attempts))
+    .param("plugin_version", p.plugin_version.as_str())
+    .param("behind", p.behind.map(|b| b as i64))
+    .param("parked_at", crate::parking::now());
+    txn.run(create).await?;
+    Ok(())
+}
+
+async fn single(txn: &mut Txn, query: Query) -> Result<neo4rs::Row, neo4rs::Error> {
+    let mut stream = txn.execute(query).await?;
+    let row = stream.next(txn.handle()).await?.ok_or(neo4rs::Error::NoMoreRows)?;
+    while stream.next(txn.handle()).await?.is_some() {}
+    Ok(row)
+}
+
+/// Only an error in a statement (its syntax, its types, a constraint it breaks)
+/// is the data's fault. Anything else (lost connections, timeouts, deadlocks,
+/// leader switches, a server still starting up) is an outage: the lane waits
+/// and tries again, and parks nothing for it.
+fn classify(error: neo4rs::Error, uri: &str) -> SinkError {
+    use neo4rs::Error as E;
+    let rejected = match &error {
+        E::Neo4j(e) => ["Neo.ClientError.Statement.", "Neo.ClientError.Schema."].iter().any(|c| e.code().starts_with(c)),
+        E::ConversionError
+        | E::StringTooLong
+        | E::MapTooBig
+        | E::BytesTooBig
+        | E::ListTooLong
+        | E::DeserializationError(_)
+        | E::UnknownType(_) => true,
+        _ => false,
+    };
+    let error = anyhow::Error::new(error).context(format!("Neo4j at {uri}"));
+    if rejected {
+        SinkError::Rejected(error)
+    } else {
+        SinkError::Unavailable(error)
+    }
+}
+
+impl Sink for Neo4jSink {
+    fn prepare(&self, projection: &str, scope: &WriteScope) -> Result<ProjectionState> {
+        {
+            let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+            for (label, key) in &scope.labels {
+                match keys.get(label) {
+                    Some(other) if other != key => bail!(
+                        "projection {projection} keys label `{label}` by `{key}`, but the graph at {} keys it by `{other}`",
+                        self.uri
+                    ),
+                    _ => {
+                        keys.insert(label.clone(), key.clone());
+                    }
+                }
+            }
+        }
+        let mut unique = vec![(GUARD, "id"), (CHECKPOINT, "projection"), (PARKED, "id"), (SEQUENCE, "name"), (LABEL, "label")];
+        unique.extend(scope.labels.iter().map(|(l, k)| (l.as_str(), k.as_str())));
+        for (label, key) in unique {
+            let (label_q, key_q) = (cypher::ident(label)?, cypher::ident(key)?);
+            self.run(neo4rs::query(&format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label_q}) REQUIRE n.{key_q} IS UNIQUE")))
+                .with_context(|| format!("cannot create the uniqueness constraint on {label}.{key}"))?;
+        }
+        for (label, key) in &scope.labels {
+            self.run(
+                neo4rs::query(&format!("MERGE (l:`{LABEL}` {{label: $label}}) SET l.key = $key"))
+                    .param("label", label.as_str())
+                    .param("key", key.as_str()),
+            )?;
+        }
+        let state = self.rows(
+            neo4rs::query(&format!(
+                "MATCH (c:`{CHECKPOINT}` {{projection: $projection}}) RETURN coalesce(c.position, 0) AS position, coalesce(c.high_water, 0) AS high_water"
+            ))
+            .param("projection", projection),
+        )?;
+        let (checkpoint, high_water) = match state.first() {
+            Some(row) => (row.get::<i64>("position")? as u64, row.get::<i64>("high_water")? as u64),
+            None => (0, 0),
+        };
+        let blocked = self.rows(
+            neo4rs::query(&format!(
+                "MATCH (p:`{PARKED}` {{projection: $projection, status: 'parked'}}) RETURN p.key AS key, min(p.position) AS position"
+            ))
+            .param("projection", projection),
+        )?;
+        let blocked_keys = blocked
+            .iter()
+            .map(|row| Ok((row.get::<String>("key")?, row.get::<i64>("position")? as u64)))
+            .collect::<Result<_>>()?;
+        Ok(ProjectionState { checkpoint, high_water, blocked_keys })
+    }
+
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError> {
+        let query = neo4rs::query(&format!("MATCH (g:`{GUARD}` {{id: $id}}) RETURN g.position AS position"))
+            .param("id", cypher::guard_id(projection, key));
+        self.block(async {
+            let mut stream = self.graph.execute(query).await?;
+            let mut found = None;
+            while let Some(row) = stream.next().await? {
+                found = row.get::<i64>("position").ok().map(|p| p as u64);
+            }
+            Ok(found)
+        })
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<(), SinkError> {
+        let high_water = commit
+            .applied
+            .iter()
+            .map(|a| a.position)
+            .chain(commit.parked.iter().map(|p| p.event.position))
+            .max()
+            .unwrap_or(0);
+        let statements = cypher::commit(commit.projection, &commit.applied, commit.checkpoint, high_water, &self.keys())
+            .map_err(SinkError::Rejected)?;
+        self.transaction(&statements, &commit.parked, commit.projection)
+    }
+
+    fn stats(&self) -> Result<GraphStats> {
+        read::stats(self)
+    }
+
+    fn export(&self, out: &mut dyn std::io::Write) -> Result<()> {
+        read::export(self, out)
+    }
+
+    fn nodes(&self, label: &str, limit: usize) -> Result<Vec<serde_json::Value>> {
+        read::nodes(self, label, limit)
+    }
+
+    fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
+        read::parked(self, projection)
+    }
+
+    fn resolve_parked(
+        &self,
+        projection: &str,
+        id: i64,
+        resolution: Resolution,
+        note: Option<&str>,
+        applied: Option<Applied>,
+    ) -> Result<(), SinkError> {
+        let mut statements = Vec::new();
+        if let Some(applied) = &applied {
+            let applied = std::slice::from_ref(applied);
+            statements = cypher::mutations(applied.iter().flat_map(|a| a.mutations), &self.keys()).map_err(SinkError::Rejected)?;
+            statements.extend(cypher::guards(projection, applied));
+        }
+        statements.push(
+            neo4rs::query(&format!(
+                "MATCH (p:`{PARKED}` {{projection: $projection, id: $id}})
+                 SET p.status = $status, p.note = $note, p.resolved_at = $resolved_at"
+            ))
+            .param("projection", projection)
+            .param("id", id)
+            .param("status", resolution.status())
+            .param("note", note)
+            .param("resolved_at", crate::parking::now()),
+        );
+        self.transaction(&statements, &[], projection)
+    }
+
+    fn checkpoint(&self, projection: &str) -> Result<u64> {
+        let rows = self.rows(
+            neo4rs::query(&format!("MATCH (c:`{CHECKPOINT}` {{projection: $projection}}) RETURN coalesce(c.position, 0) AS position"))
+                .param("projection", projection),
+        )?;
+        Ok(rows.first().map(|r| r.get::<i64>("position")).transpose()?.unwrap_or(0) as u64)
+    }
+}
