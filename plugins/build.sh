@@ -49,11 +49,14 @@ build() {
         --config "target.$TARGET.rustflags=['-Clink-arg=--wasm-ld-path=$WASM_LD']" "$@"
 }
 
-# The recorder test plugin's fixed version first, for replay and swap tests.
+# The recorder test plugin's other builds first, for replay and swap tests: the
+# fixed one, and one that declares a new read-model version.
 if [[ " ${CRATES[*]} " == *" recorder "* ]]; then
-    build -p recorder --features recorder/healed
     mkdir -p target/test-plugins
-    cp "target/$TARGET/plugin/recorder.wasm" target/test-plugins/recorder-healed.wasm
+    for feature in healed read-model-2; do
+        build -p recorder --features "recorder/$feature"
+        cp "target/$TARGET/plugin/recorder.wasm" "target/test-plugins/recorder-$feature.wasm"
+    done
 fi
 build "${args[@]}"
 

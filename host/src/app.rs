@@ -4,15 +4,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 use anyhow::{bail, Result};
 
 use crate::config::Config;
 use crate::lanes::{LaneSet, Progress};
-use crate::plugins::{Plugins, UpcasterChain};
+use crate::plugins::{Plugins, Slot, UpcasterChain};
 use crate::router::{Route, Router, Until};
 use crate::sink::Sink;
 use crate::source::{self, Source};
+use crate::swap::{Admin, Swapper, Watcher};
 
 /// What a run did.
 #[derive(Debug)]
@@ -35,7 +35,8 @@ pub fn load_plugins(config: &Config) -> Result<Plugins> {
     Ok(plugins)
 }
 
-/// Runs every projection until caught up (or, with `until = Stopped`, until `stop`).
+/// Runs every projection until caught up (or, with `until = Stopped`, until
+/// `stop`), with the admin endpoint and the plugin watcher the config asks for.
 pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progress>) -> Result<RunReport> {
     let plugins = load_plugins(config)?;
     if plugins.projections.is_empty() {
@@ -43,7 +44,19 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     }
     let mut source = source::open(&config.source)?;
     let sink: Arc<dyn Sink> = Arc::from(crate::sink::open(&config.sink, &config.neo4j)?);
-    run_with(config, &plugins, &mut source, sink, until, stop, progress)
+    let pipeline = Pipeline::start(config, &plugins, sink, progress)?;
+    let _admin = match config.admin.as_str() {
+        "" => None,
+        addr => match Admin::start(addr, pipeline.swapper()) {
+            Ok(admin) => Some(admin),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "running without the admin endpoint: `projector plugins reload` cannot reach this host");
+                None
+            }
+        },
+    };
+    let _watcher = config.watch.then(|| Watcher::start(config.plugins.clone(), pipeline.swapper())).transpose()?;
+    pipeline.run(&mut source, until, stop)
 }
 
 /// Runs the given plugins from `source` into `sink`.
@@ -56,28 +69,55 @@ pub fn run_with(
     stop: &AtomicBool,
     progress: Arc<Progress>,
 ) -> Result<RunReport> {
-    let started = Instant::now();
-    let mut routes = Vec::new();
-    for plugin in &plugins.projections {
-        let settings = config.lane_settings(plugin.name());
-        let lanes = LaneSet::start(plugin.clone(), sink.clone(), &settings, progress.clone())?;
-        tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, from = lanes.resumed_from, "projection started");
-        routes.push(Route { plugin: plugin.clone(), lanes });
-    }
-    let mut router = Router { routes, upcasters: UpcasterChain::new(&plugins.upcasters)? };
-    let routed = router.run(source, until, stop);
-    for route in router.routes {
-        let name = route.plugin.name().to_owned();
-        let checkpoint = route.lanes.finish()?;
-        tracing::info!(projection = %name, checkpoint, "projection stopped");
-    }
-    let read_through = routed?;
-    Ok(RunReport {
-        handled: progress.handled.load(std::sync::atomic::Ordering::Relaxed),
-        parked: progress.parked.load(std::sync::atomic::Ordering::Relaxed),
-        skipped: progress.skipped.load(std::sync::atomic::Ordering::Relaxed),
-        elapsed: started.elapsed(),
-        read_through,
-    })
+    Pipeline::start(config, plugins, sink, progress)?.run(source, until, stop)
 }
 
+/// Lanes started for every projection, waiting for the router to feed them.
+pub struct Pipeline {
+    router: Router,
+    swapper: Arc<Swapper>,
+    progress: Arc<Progress>,
+    started: Instant,
+}
+
+impl Pipeline {
+    pub fn start(config: &Config, plugins: &Plugins, sink: Arc<dyn Sink>, progress: Arc<Progress>) -> Result<Self> {
+        let started = Instant::now();
+        let mut routes = Vec::new();
+        let mut slots = Vec::new();
+        for plugin in &plugins.projections {
+            let settings = config.lane_settings(plugin.name());
+            let slot = Arc::new(Slot::new(plugin.clone()));
+            let lanes = LaneSet::start(slot.clone(), sink.clone(), &settings, progress.clone())?;
+            tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, from = lanes.resumed_from, "projection started");
+            routes.push(Route { plugin: plugin.clone(), lanes });
+            slots.push(slot);
+        }
+        let router = Router { routes, upcasters: UpcasterChain::new(&plugins.upcasters)? };
+        let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink));
+        Ok(Self { router, swapper, progress, started })
+    }
+
+    /// What swaps builds in this pipeline's lanes.
+    pub fn swapper(&self) -> Arc<Swapper> {
+        self.swapper.clone()
+    }
+
+    pub fn run(mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<RunReport> {
+        let routed = self.router.run(source, until, stop);
+        for route in self.router.routes {
+            let name = route.plugin.name().to_owned();
+            let checkpoint = route.lanes.finish()?;
+            tracing::info!(projection = %name, checkpoint, "projection stopped");
+        }
+        let read_through = routed?;
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(RunReport {
+            handled: count(&self.progress.handled),
+            parked: count(&self.progress.parked),
+            skipped: count(&self.progress.skipped),
+            elapsed: self.started.elapsed(),
+            read_through,
+        })
+    }
+}

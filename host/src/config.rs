@@ -16,6 +16,9 @@ use crate::runtime::limits::DEFAULT_CALL_DEADLINE;
 /// The default config file, looked for in the working directory.
 pub const CONFIG_FILE: &str = "projector.toml";
 
+/// Where a running host listens for admin requests.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:7931";
+
 /// Lanes per projection, as in the deployment Projector grew out of.
 pub const DEFAULT_LANES: usize = 12;
 /// Events per handler call and per sink transaction.
@@ -40,6 +43,10 @@ pub struct Config {
     pub plugins: PathBuf,
     /// Where compiled plugins are cached.
     pub cache: PathBuf,
+    /// The admin endpoint (`projector plugins reload`), on loopback; "" for none.
+    pub admin: String,
+    /// Whether a running host reloads plugins when their files change.
+    pub watch: bool,
     /// Lane settings for every projection.
     pub lanes: LaneConfig,
     /// Per-projection overrides of `lanes`, by projection name.
@@ -68,6 +75,8 @@ impl Default for Config {
             neo4j: Default::default(),
             plugins: "target/plugins".into(),
             cache: ".projector/cache".into(),
+            admin: DEFAULT_ADMIN.into(),
+            watch: true,
             lanes: LaneConfig::default(),
             projections: BTreeMap::new(),
         }

@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod sample;
 pub mod sink;
 pub mod source;
+pub mod swap;
 pub mod telemetry;
 
 /// The contract's types are the host's vocabulary.

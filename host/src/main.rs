@@ -41,6 +41,9 @@ struct Cli {
     /// Events per handler call and sink transaction [default: 256]
     #[arg(long, global = true, env = "PROJECTOR_BATCH_SIZE")]
     batch_size: Option<usize>,
+    /// A running host's admin endpoint, on loopback ("" for none) [default: 127.0.0.1:7931]
+    #[arg(long, global = true, env = "PROJECTOR_ADMIN")]
+    admin: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,7 +90,7 @@ enum Command {
     /// Look at the read model
     #[command(subcommand)]
     Graph(GraphCommand),
-    /// Look at the plugins
+    /// Look at the plugins, and swap builds in a running host
     #[command(subcommand)]
     Plugins(PluginsCommand),
     /// Look at parked events
@@ -120,6 +123,20 @@ enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Swap(SwapCommand),
+}
+
+#[derive(Subcommand)]
+enum SwapCommand {
+    /// Ask the running host to load the plugins directory again and swap in
+    /// new builds (of NAME only, if given) at the next batch boundary; a build
+    /// that fails its checks is refused and the running one stays
+    Reload { name: Option<String> },
+    /// Ask the running host to return NAME to the build it ran before its last swap
+    Rollback { name: String },
+    /// The builds a running host runs now, and the ones before them
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +173,48 @@ enum ParkedCommand {
     },
 }
 
+/// Sends a swap request to the running host and prints its answer; a refusal is an error.
+fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
+    use projector::swap::request;
+    if config.admin.is_empty() {
+        anyhow::bail!("no admin address: set `admin` in projector.toml, PROJECTOR_ADMIN or --admin to the running host's");
+    }
+    let (method, path) = match &cmd {
+        SwapCommand::Reload { name: None } => ("POST", "/plugins/reload".to_owned()),
+        SwapCommand::Reload { name: Some(n) } => ("POST", format!("/plugins/reload?name={n}")),
+        SwapCommand::Rollback { name } => ("POST", format!("/plugins/rollback?name={name}")),
+        SwapCommand::Status => ("GET", "/status".to_owned()),
+    };
+    let (status, answer) = request(&config.admin, method, &path)?;
+    let lines = |key: &str, prefix: &str| -> Vec<String> {
+        answer[key].as_array().into_iter().flatten().filter_map(|l| l.as_str()).map(|l| format!("{prefix}{l}")).collect()
+    };
+    match cmd {
+        SwapCommand::Status => {
+            for p in answer["projections"].as_array().into_iter().flatten() {
+                let previous = p["previous"].as_str().map(|v| format!(" (before: {v})")).unwrap_or_default();
+                writeln!(out, "{:<22} {:<14} swaps {}{previous}  {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?"), p["swaps"], p["file"].as_str().unwrap_or(""))?;
+            }
+        }
+        SwapCommand::Reload { .. } => {
+            for line in lines("swapped", "swapped    ").iter().chain(&lines("unchanged", "unchanged  ")).chain(&lines("refused", "refused    ")) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        SwapCommand::Rollback { .. } => {
+            if let Some(line) = answer["rolled_back"].as_str() {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    out.flush()?;
+    if status != 200 {
+        let why = answer["error"].as_str().map(str::to_owned).unwrap_or_else(|| "some builds were refused (see above); the running builds stay".into());
+        anyhow::bail!("{why}");
+    }
+    Ok(())
+}
+
 fn main() {
     projector::telemetry::init("info");
     if let Err(error) = run(Cli::parse()) {
@@ -177,6 +236,9 @@ fn config(cli: &Cli) -> Result<Config> {
     }
     if let Some(c) = &cli.cache {
         config.cache = c.clone();
+    }
+    if let Some(a) = &cli.admin {
+        config.admin = a.clone();
     }
     config.lanes.count = cli.lanes.or(config.lanes.count);
     config.lanes.batch_size = cli.batch_size.or(config.lanes.batch_size);
@@ -207,6 +269,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { follow, quiet } => run_projections(&config, follow, quiet)?,
         Command::Graph(cmd) => graph(&config, cmd, &mut out)?,
+        Command::Plugins(PluginsCommand::Swap(cmd)) => swap(&config, cmd, &mut out)?,
         Command::Plugins(PluginsCommand::List { json }) => {
             let plugins = projector::app::load_plugins(&config)?;
             let list = plugins.summaries();

@@ -13,3 +13,4 @@ mod replay;
 mod restart;
 mod sandbox;
 mod shutdown;
+mod swap;

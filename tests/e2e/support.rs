@@ -54,6 +54,8 @@ impl Workspace {
             sink: format!("embedded:{}", dir.path().join("graph.db").display()),
             plugins: plugin_dir,
             cache: repo().join("target/test-cache"),
+            // Tests run many hosts at once: only a test that asks for it gets an admin endpoint.
+            admin: String::new(),
             ..Config::default()
         };
         Self { dir, config }
@@ -110,6 +112,7 @@ impl Workspace {
             .args(["--source", &self.config.source, "--sink", &self.config.sink])
             .arg("--plugins")
             .arg(&self.config.plugins)
+            .args(["--admin", &self.config.admin])
             .env("PROJECTOR_CACHE", &self.config.cache)
             .env("PROJECTOR_LOG", "warn")
             .current_dir(self.dir.path());

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
@@ -13,7 +13,7 @@ use super::{batch, LaneItem, LaneSettings, Progress};
 use crate::checkpoint::Tracker;
 use crate::outcome::Outcome;
 use crate::parking::{ParkMode, Parked};
-use crate::plugins::{ProjectionInstance, ProjectionPlugin};
+use crate::plugins::{ProjectionInstance, ProjectionPlugin, Slot};
 use crate::sink::{Applied, Commit, ProjectionState, Sink, SinkError};
 use crate::Event;
 
@@ -23,7 +23,10 @@ pub const SINK_BACKOFF_CAP: Duration = Duration::from_secs(5);
 pub struct Lane {
     index: usize,
     settings: LaneSettings,
+    slot: Arc<Slot>,
+    /// The build this lane runs, its generation in the slot, and its instance.
     plugin: Arc<ProjectionPlugin>,
+    generation: u64,
     instance: ProjectionInstance,
     sink: Arc<dyn Sink>,
     tracker: Arc<Mutex<Tracker>>,
@@ -47,12 +50,13 @@ impl Lane {
     pub fn new(
         index: usize,
         settings: &LaneSettings,
-        plugin: Arc<ProjectionPlugin>,
+        slot: Arc<Slot>,
         sink: Arc<dyn Sink>,
         tracker: Arc<Mutex<Tracker>>,
         state: &ProjectionState,
         progress: Arc<Progress>,
     ) -> Result<Self> {
+        let (plugin, generation) = slot.current();
         let instance = plugin.instantiate(settings.call_deadline)?;
         let blocked = state
             .blocked_keys
@@ -63,7 +67,9 @@ impl Lane {
         Ok(Self {
             index,
             settings: settings.clone(),
+            slot,
             plugin,
+            generation,
             instance,
             sink,
             tracker,
@@ -81,7 +87,28 @@ impl Lane {
         tracing::debug!(projection = self.plugin.name(), lane = self.index, "lane finished");
     }
 
+    /// Takes up the slot's build if it was swapped since this lane's last batch.
+    fn take_up_swap(&mut self) {
+        if self.slot.generation() == self.generation {
+            return;
+        }
+        let started = Instant::now();
+        let (plugin, generation) = self.slot.current();
+        match plugin.instantiate(self.settings.call_deadline) {
+            Ok(instance) => {
+                tracing::info!(projection = plugin.name(), lane = self.index, from = %self.plugin.manifest.version, to = %plugin.manifest.version, "lane took up a new build");
+                (self.plugin, self.instance) = (plugin, instance);
+            }
+            Err(e) => {
+                tracing::error!(projection = plugin.name(), lane = self.index, version = %plugin.manifest.version, error = %format!("{e:#}"), "cannot instantiate the new build; this lane keeps the old one");
+            }
+        }
+        self.generation = generation;
+        self.slot.record_stall(started.elapsed());
+    }
+
     fn process(&mut self, items: Vec<LaneItem>) {
+        self.take_up_swap();
         let mut decisions = self.decide(&items);
         self.park_key_tails(&items, &mut decisions);
         let positions: Vec<u64> = items.iter().map(|i| i.event.position).collect();

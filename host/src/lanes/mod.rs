@@ -21,7 +21,7 @@ pub use retry::RetryPolicy;
 
 use crate::checkpoint::Tracker;
 use crate::parking::ParkMode;
-use crate::plugins::ProjectionPlugin;
+use crate::plugins::Slot;
 use crate::sink::{Commit, Sink, SinkError};
 use crate::Event;
 
@@ -82,20 +82,21 @@ pub struct LaneSet {
 }
 
 impl LaneSet {
-    /// Starts `settings.lanes` lanes, each with its own plugin instance.
+    /// Starts `settings.lanes` lanes, each with its own instance of the slot's build.
     pub fn start(
-        plugin: Arc<ProjectionPlugin>,
+        slot: Arc<Slot>,
         sink: Arc<dyn Sink>,
         settings: &LaneSettings,
         progress: Arc<Progress>,
     ) -> Result<Self> {
+        let (plugin, _) = slot.current();
         let state = sink.prepare(plugin.name(), &plugin.scope)?;
         let tracker = Arc::new(Mutex::new(Tracker::new(state.checkpoint)));
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for index in 0..settings.lanes.max(1) {
             let (tx, rx) = sync_channel(LANE_QUEUE_CAPACITY);
-            let lane = Lane::new(index, settings, plugin.clone(), sink.clone(), tracker.clone(), &state, progress.clone())?;
+            let lane = Lane::new(index, settings, slot.clone(), sink.clone(), tracker.clone(), &state, progress.clone())?;
             let name = format!("{}-lane-{index}", plugin.name());
             threads.push(std::thread::Builder::new().name(name).spawn(move || lane.run(rx)).context("spawn a lane")?);
             senders.push(tx);

@@ -5,11 +5,13 @@ pub mod bounds;
 mod projection;
 mod registry;
 mod scope;
+mod slot;
 mod upcaster;
 
 pub use projection::{ProjectionInstance, ProjectionPlugin};
 pub use registry::{Plugins, PluginSummary};
 pub use scope::{is_identifier, WriteScope};
+pub use slot::{compatible, Slot};
 pub use upcaster::{UpcasterChain, UpcasterPlugin};
 
 use std::path::Path;

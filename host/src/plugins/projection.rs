@@ -14,6 +14,8 @@ use crate::{Event, HandlerError, Manifest, Mutation, PartitionKey};
 /// A loaded, validated projection, ready to instantiate once per lane.
 pub struct ProjectionPlugin {
     pub file: PathBuf,
+    /// SHA-256 of the component file this build was loaded from.
+    pub digest: Vec<u8>,
     pub manifest: Manifest,
     pub scope: WriteScope,
     pre: InstancePre<PluginState>,
@@ -28,7 +30,9 @@ impl ProjectionPlugin {
         validate(&manifest)
             .with_context(|| format!("projection plugin {} has an invalid manifest", file.display()))?;
         let scope = WriteScope::of(&manifest);
-        Ok(Self { file: file.to_owned(), manifest, scope, pre })
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(bytes)).to_vec();
+        Ok(Self { file: file.to_owned(), digest, manifest, scope, pre })
     }
 
     pub fn name(&self) -> &str {

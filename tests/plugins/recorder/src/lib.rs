@@ -3,6 +3,8 @@
 //! can prove per-key order. An event whose data has `"fail"` fails on demand:
 //! `"permanent"`, `"transient"`, or `"trap"` (a panic, which traps the instance).
 //! Built with the feature `healed`, it is the fixed version: it never fails.
+//! Built with `read-model-2`, it declares a new read-model version. Every node
+//! is stamped with the build's version, so a test can tell which build handled it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,16 +13,22 @@ use projector_sdk::*;
 
 pub struct Recorder;
 
+const VERSION: &str = if cfg!(feature = "healed") {
+    "0.1.0+healed"
+} else if cfg!(feature = "read-model-2") {
+    "0.2.0"
+} else {
+    "0.1.0"
+};
+
 thread_local! {
     static LAST_SEEN: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
 }
 
 impl Projection for Recorder {
     fn manifest() -> Manifest {
-        let version = if cfg!(feature = "healed") { "0.1.0+healed" } else { "0.1.0" };
-        Manifest::new("recorder", version)
-            .streams(["test-"])
-            .label("Seen", "id")
+        let read_model = if cfg!(feature = "read-model-2") { 2 } else { 1 };
+        Manifest::new("recorder", VERSION).streams(["test-"]).label("Seen", "id").read_model_version(read_model)
     }
 
     fn handle(event: &Event) -> Outcome {
@@ -37,7 +45,7 @@ impl Projection for Recorder {
             .set("revision", event.revision as i64)
             .set("position", event.position as i64)
             .set("previous", previous.map(|p| p as i64))
-            .set("version", env!("CARGO_PKG_VERSION"))
+            .set("version", VERSION)
             .into()])
     }
 }

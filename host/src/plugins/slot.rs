@@ -1,0 +1,131 @@
+//! A projection's slot: the build its lanes run now, and the one before it.
+//! A swap puts a new build in the slot; each lane picks it up at its next batch
+//! boundary, so every batch (and every event) is handled by exactly one build.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use super::ProjectionPlugin;
+
+pub struct Slot {
+    name: String,
+    /// (current, previous)
+    builds: Mutex<(Arc<ProjectionPlugin>, Option<Arc<ProjectionPlugin>>)>,
+    /// The digest of the build last rolled back from: a reload does not take it up again.
+    declined: Mutex<Option<Vec<u8>>>,
+    /// Bumped by every swap; a lane compares it with the one it runs.
+    generation: AtomicU64,
+    /// How long lanes paused to take up a new build, for `just bench`.
+    stalls: Mutex<Vec<Duration>>,
+}
+
+impl Slot {
+    pub fn new(plugin: Arc<ProjectionPlugin>) -> Self {
+        Self {
+            name: plugin.name().to_owned(),
+            builds: Mutex::new((plugin, None)),
+            declined: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            stalls: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn builds(&self) -> std::sync::MutexGuard<'_, (Arc<ProjectionPlugin>, Option<Arc<ProjectionPlugin>>)> {
+        self.builds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The build to run, with its generation.
+    pub fn current(&self) -> (Arc<ProjectionPlugin>, u64) {
+        let builds = self.builds();
+        (builds.0.clone(), self.generation.load(Ordering::Acquire))
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn previous(&self) -> Option<Arc<ProjectionPlugin>> {
+        self.builds().1.clone()
+    }
+
+    /// Puts `new` in the slot if it can replace the current build without a rebuild.
+    pub fn swap(&self, new: Arc<ProjectionPlugin>) -> Result<()> {
+        let mut builds = self.builds();
+        compatible(&builds.0, &new)?;
+        let old = std::mem::replace(&mut builds.0, new);
+        builds.1 = Some(old);
+        *self.declined.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Returns to the build before the last swap.
+    pub fn rollback(&self) -> Result<Arc<ProjectionPlugin>> {
+        let mut builds = self.builds();
+        let Some(previous) = builds.1.take() else {
+            bail!("projection {} has no previous build to roll back to", self.name);
+        };
+        let current = std::mem::replace(&mut builds.0, previous.clone());
+        *self.declined.lock().unwrap_or_else(|p| p.into_inner()) = Some(current.digest.clone());
+        builds.1 = Some(current);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(previous)
+    }
+
+    /// Whether `digest` is the build last rolled back from.
+    pub fn declined(&self, digest: &[u8]) -> bool {
+        self.declined.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(digest)
+    }
+
+    pub fn record_stall(&self, stall: Duration) {
+        self.stalls.lock().unwrap_or_else(|p| p.into_inner()).push(stall);
+    }
+
+    /// Every lane's pause to take up a new build, since the start.
+    pub fn stalls(&self) -> Vec<Duration> {
+        self.stalls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Whether `new` may take over from `old` while events flow: the same
+/// projection, the same read-model version (else its read model needs a
+/// rebuild), and the same subscription and partition key (which the router
+/// and the lanes were set up with).
+pub fn compatible(old: &ProjectionPlugin, new: &ProjectionPlugin) -> Result<()> {
+    let (o, n) = (&old.manifest, &new.manifest);
+    if o.name != n.name {
+        bail!("{} is projection `{}`, not `{}`", new.file.display(), n.name, o.name);
+    }
+    if o.read_model_version != n.read_model_version {
+        bail!(
+            "projection {}: version {} declares read-model version {}, but the running version {} built read-model version {}; \
+             the read model needs a rebuild (project into an empty sink), so the running version stays",
+            n.name,
+            n.version,
+            n.read_model_version,
+            o.version,
+            o.read_model_version
+        );
+    }
+    if o.event_types != n.event_types || o.stream_prefixes != n.stream_prefixes || o.partition_key != n.partition_key {
+        bail!(
+            "projection {}: version {} changes its subscription or partition key; that takes a restart, so the running version {} stays",
+            n.name,
+            n.version,
+            o.version
+        );
+    }
+    for (label, key) in &new.scope.labels {
+        if let Some(old_key) = old.scope.labels.get(label).filter(|k| *k != key) {
+            bail!("projection {}: version {} keys label `{label}` by `{key}` instead of `{old_key}`; that needs a rebuild", n.name, n.version);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The admin endpoint: a small HTTP server on loopback through which the CLI
+//! (or curl) asks a running host to reload or roll back a plugin.
+//!
+//! | request | does |
+//! |---|---|
+//! | `GET /status` | the running builds of each projection |
+//! | `POST /plugins/reload` (`?name=NAME`) | reload every (or one) projection; 409 if a build was refused |
+//! | `POST /plugins/rollback?name=NAME` | return to the build before the last swap |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::Swapper;
+
+/// How long the CLI waits for a running host's answer (a reload compiles).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Admin {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    pub addr: SocketAddr,
+}
+
+impl Admin {
+    /// Listens on `addr`, which must be a loopback address.
+    pub fn start(addr: &str, swapper: Arc<Swapper>) -> Result<Self> {
+        let parsed: SocketAddr = addr.parse().with_context(|| format!("admin address `{addr}` is not HOST:PORT (e.g. 127.0.0.1:7931)"))?;
+        if !parsed.ip().is_loopback() {
+            bail!("admin address {addr} is not a loopback address: the admin endpoint has no authentication, so it listens on loopback only");
+        }
+        let server = tiny_http::Server::http(parsed)
+            .map_err(|e| anyhow!("cannot listen on {addr} for the admin endpoint: {e} (set `admin` in projector.toml to another port, or \"\" for none)"))?;
+        let addr = server.server_addr().to_ip().unwrap_or(parsed);
+        let server = Arc::new(server);
+        let serving = server.clone();
+        let thread = std::thread::Builder::new().name("admin".into()).spawn(move || {
+            for request in serving.incoming_requests() {
+                let (status, body) = answer(&swapper, request.method(), request.url());
+                let response = tiny_http::Response::from_string(body.to_string())
+                    .with_status_code(status)
+                    .with_header(tiny_http::Header::from_bytes("Content-Type", "application/json").expect("a valid header"));
+                let _ = request.respond(response);
+            }
+        })?;
+        tracing::info!(%addr, "admin endpoint listening");
+        Ok(Self { server, thread: Some(thread), addr })
+    }
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn answer(swapper: &Swapper, method: &tiny_http::Method, url: &str) -> (u16, Value) {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let name = query.split('&').find_map(|kv| kv.strip_prefix("name=")).filter(|n| !n.is_empty());
+    let failed = |e: anyhow::Error| (409, json!({"error": format!("{e:#}")}));
+    match (method, path) {
+        (tiny_http::Method::Get, "/status") => (200, json!({"projections": swapper.status()})),
+        (tiny_http::Method::Post, "/plugins/reload") => match swapper.reload(name) {
+            Ok(report) => (if report.refused.is_empty() { 200 } else { 409 }, json!(report)),
+            Err(e) => failed(e),
+        },
+        (tiny_http::Method::Post, "/plugins/rollback") => match name {
+            None => (400, json!({"error": "say which projection: /plugins/rollback?name=NAME"})),
+            Some(name) => match swapper.rollback(name) {
+                Ok(line) => (200, json!({"rolled_back": line})),
+                Err(e) => failed(e),
+            },
+        },
+        _ => (404, json!({"error": format!("no such admin request: {method} {path} (GET /status, POST /plugins/reload, POST /plugins/rollback?name=NAME)")})),
+    }
+}
+
+/// Sends an admin request to the host listening on `addr`; the status and the JSON answer.
+pub fn request(addr: &str, method: &str, path: &str) -> Result<(u16, Value)> {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(REQUEST_TIMEOUT)).build().into();
+    let url = format!("http://{addr}{path}");
+    let response = match method {
+        "POST" => agent.post(&url).send_empty(),
+        _ => agent.get(&url).call(),
+    };
+    let mut response = response.map_err(|e| {
+        anyhow!("no Projector host answers at {addr} ({e}): is `projector run` running, with `admin` set to this address?")
+    })?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().context("reading the host's answer")?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
