@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Builds every Rust plugin into a WebAssembly component in target/plugins/, and
-# the test plugins (tests/plugins/) into target/test-plugins/. Installs a toolchain that can build for wasm when none is found:
+# Builds every Rust plugin into a WebAssembly component in target/plugins/, the
+# test plugins (tests/plugins/) into target/test-plugins/, and the audit-trail
+# examples (Rust, and with plugins/build-lang.sh Python and JavaScript) into
+# target/examples/. Installs a toolchain that can build for wasm when none is found:
 #   1. rustup with the wasm32-unknown-unknown target installed: used as it is;
 #   2. otherwise Debian's rustc-web, which ships the std source: std is built for
 #      wasm with -Zbuild-std and linked by wasm-component-ld (installed with apt).
 # Usage: plugins/build.sh [crate ...]   (default: every plugin crate)
+#        plugins/build.sh --dir DIR     a plugin crate of its own (as `projector new` makes): DIR/NAME.wasm
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=wasm32-unknown-unknown
+STANDALONE=
+if [ "${1:-}" = "--dir" ]; then STANDALONE=$(cd "$2" && pwd); shift 2; fi
 CRATES=("$@")
-[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters recorder wrong-world noop adversary)
+[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters audit-trail recorder wrong-world noop adversary)
 
 DEBIAN_RUSTC=/usr/bin/rustc
 DEBIAN_CARGO=/usr/bin/cargo
@@ -49,6 +54,15 @@ build() {
         --config "target.$TARGET.rustflags=['-Clink-arg=--wasm-ld-path=$WASM_LD']" "$@"
 }
 
+if [ -n "$STANDALONE" ]; then
+    # Shares the repository's target directory, so std and the SDK are built once.
+    name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$STANDALONE/Cargo.toml" | head -1)
+    build --manifest-path "$STANDALONE/Cargo.toml" --target-dir target
+    cp "target/$TARGET/plugin/${name//-/_}.wasm" "$STANDALONE/$name.wasm"
+    echo "plugins: built $STANDALONE/$name.wasm" >&2
+    exit 0
+fi
+
 # The recorder test plugin's other builds first, for replay and swap tests: the
 # fixed one, and one that declares a new read-model version.
 if [[ " ${CRATES[*]} " == *" recorder "* ]]; then
@@ -61,7 +75,10 @@ fi
 build "${args[@]}"
 
 for c in "${CRATES[@]}"; do
-    if [ -d "tests/plugins/$c" ]; then out=target/test-plugins; else out=target/plugins; fi
+    case "$c" in
+        audit-trail) out=target/examples ;;
+        *) if [ -d "tests/plugins/$c" ]; then out=target/test-plugins; else out=target/plugins; fi ;;
+    esac
     mkdir -p "$out"
     cp "target/$TARGET/plugin/${c//-/_}.wasm" "$out/$c.wasm"
 done

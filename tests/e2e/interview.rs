@@ -7,7 +7,7 @@ use projector::sample::sentence_uuid;
 use projector::source::NewEvent;
 use serde_json::json;
 
-use crate::support::{by, event, Workspace};
+use crate::support::{by, event, node, rel, Workspace};
 
 const I: &str = "a0000000-0000-4000-8000-000000000001";
 const P: &str = "b0000000-0000-4000-8000-000000000002";
@@ -44,14 +44,6 @@ fn interview(v1: bool) -> Vec<NewEvent> {
         by(event(&format!("Sentence-{s0}"), "AnalysisCleared", 1, json!({"interview_id": I, "sentence_id": s0})), "ana"),
         event(&format!("Interview-{I}"), "InterviewStatusChanged", 1, json!({"interview_id": I, "status": "completed"})),
     ]
-}
-
-fn node(label: &str, key: &str, props: serde_json::Value) -> String {
-    json!({"node": label, "key": key, "props": props}).to_string()
-}
-
-fn rel(rel: &str, from: (&str, &str), to: (&str, &str)) -> String {
-    json!({"rel": rel, "from": [from.0, from.1], "to": [to.0, to.1], "props": {}}).to_string()
 }
 
 fn expected_graph() -> BTreeSet<String> {

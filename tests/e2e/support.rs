@@ -20,15 +20,22 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the host lives in the repository").to_owned()
 }
 
-/// The compiled component of a plugin crate, built (once per run) from source.
+/// The compiled component of a plugin, built (once per run) from source: the
+/// Rust plugins by `plugins/build.sh`, the Python and JavaScript examples
+/// (`*-py`, `*-js`) by `plugins/build-lang.sh`, which installs their toolchains.
 pub fn plugin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let status = std::process::Command::new(repo().join("plugins/build.sh")).status().expect("run plugins/build.sh");
-        assert!(status.success(), "plugins/build.sh failed");
-    });
+    static BUILD_LANG: Once = Once::new();
+    let build = |script: &str| {
+        let status = std::process::Command::new(repo().join(script)).status().unwrap_or_else(|e| panic!("run {script}: {e}"));
+        assert!(status.success(), "{script} failed");
+    };
+    BUILD.call_once(|| build("plugins/build.sh"));
+    if name.ends_with("-py") || name.ends_with("-js") {
+        BUILD_LANG.call_once(|| build("plugins/build-lang.sh"));
+    }
     let repo = repo();
-    let path = ["target/plugins", "target/test-plugins"]
+    let path = ["target/plugins", "target/test-plugins", "target/examples"]
         .iter()
         .map(|dir| repo.join(dir).join(format!("{name}.wasm")))
         .find(|p| p.exists());
@@ -143,6 +150,15 @@ pub fn by(mut e: NewEvent, user: &str) -> NewEvent {
     e
 }
 
+/// A node as a line of `graph export` prints it.
+pub fn node(label: &str, key: &str, props: Value) -> String {
+    serde_json::json!({"node": label, "key": key, "props": props}).to_string()
+}
+
+/// A relationship without properties as a line of `graph export` prints it.
+pub fn rel(rel: &str, from: (&str, &str), to: (&str, &str)) -> String {
+    serde_json::json!({"rel": rel, "from": [from.0, from.1], "to": [to.0, to.1], "props": {}}).to_string()
+}
 
 /// Sends a signal (`TERM`, `INT`, ...) to a child process.
 pub fn signal(child: &std::process::Child, name: &str) {

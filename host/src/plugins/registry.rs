@@ -55,7 +55,7 @@ impl Plugins {
         for file in files {
             let component = load_component(file, cache_dir)?;
             let pre = linker.instantiate_pre(&component).map_err(|e| {
-                anyhow::anyhow!("plugin {} needs imports this host does not give ({e:#}); a plugin may import only `projector:plugin/log`", file.display())
+                anyhow::anyhow!("plugin {} needs imports this host does not give ({e:#}); a plugin may import only `projector:plugin/log` and WASI 0.2 interfaces (given an empty context)", file.display())
             })?;
             if component.get_export_index(None, HANDLER_EXPORT).is_some() {
                 plugins.projections.push(Arc::new(ProjectionPlugin::new(file, pre)?));

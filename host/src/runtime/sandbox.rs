@@ -2,12 +2,20 @@
 //! memory cap. A call that traps (a panic, a deadline, memory, the stack) comes
 //! back as a [`Trap`] value, and the instance is thrown away and made anew:
 //! a trapped instance is never called again.
+//!
+//! What a plugin can reach: its input, the `log` import, and for guests built
+//! against WASI (Python and JavaScript toolchains import it) an empty WASI
+//! context: no files (no preopened directories), no network, no environment
+//! variables, no arguments, empty stdin, discarded stdout and stderr, both
+//! clocks stopped at zero and a random stream from a fixed seed. So a handler
+//! is deterministic whatever language it is written in.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{handler, log, upcasting};
 use super::engine::engine;
@@ -16,10 +24,58 @@ use super::limits::{deadline_ticks, MAX_MEMORY_BYTES, MAX_TABLE_ELEMENTS};
 /// Wasm frames kept in a trap's description.
 const MAX_TRAP_FRAMES: usize = 3;
 
+/// The seed of every WASI guest's random stream: handlers must not depend on
+/// randomness, and a fixed stream keeps the ones that touch it deterministic.
+pub const WASI_RANDOM_SEED: u64 = 0;
+
 /// What a store holds for its plugin.
 pub struct PluginState {
     plugin: String,
     limits: StoreLimits,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A clock that never moves: plugins get no time.
+struct Stopped;
+
+impl HostWallClock for Stopped {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for Stopped {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The empty WASI context: nothing to reach, no time, no entropy.
+fn empty_wasi() -> WasiCtx {
+    use wasi_rand::SeedableRng;
+    WasiCtxBuilder::new()
+        .wall_clock(Stopped)
+        .monotonic_clock(Stopped)
+        .secure_random(wasi_rand::rngs::StdRng::seed_from_u64(WASI_RANDOM_SEED))
+        .insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(WASI_RANDOM_SEED))
+        .insecure_random_seed(u128::from(WASI_RANDOM_SEED))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
 }
 
 impl log::Host for PluginState {
@@ -34,10 +90,11 @@ impl log::Host for PluginState {
     }
 }
 
-/// The imports every plugin may use: `log`, and nothing else.
+/// The imports a plugin may use: `log`, and WASI backed by the empty context.
 pub fn linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
     log::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     Ok(linker)
 }
 
@@ -120,7 +177,8 @@ fn instantiate<G: Export>(plugin: &str, pre: &InstancePre<PluginState>) -> Resul
         .table_elements(MAX_TABLE_ELEMENTS)
         .trap_on_grow_failure(true)
         .build();
-    let mut store = Store::new(engine(), PluginState { plugin: plugin.to_owned(), limits });
+    let state = PluginState { plugin: plugin.to_owned(), limits, wasi: empty_wasi(), table: ResourceTable::new() };
+    let mut store = Store::new(engine(), state);
     store.limiter(|state| &mut state.limits);
     store.set_epoch_deadline(deadline_ticks(super::limits::DEFAULT_CALL_DEADLINE));
     store.epoch_deadline_trap();
