@@ -12,6 +12,7 @@
 pub mod app;
 pub mod checkpoint;
 pub mod config;
+pub mod json;
 pub mod lanes;
 pub mod outcome;
 pub mod parking;
@@ -19,6 +20,7 @@ pub mod plugins;
 pub mod router;
 pub mod runtime;
 pub mod sample;
+pub mod scaffold;
 pub mod sink;
 pub mod source;
 pub mod swap;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use projector::config::Config;
 use projector::lanes::Progress;
@@ -96,6 +96,18 @@ enum Command {
     /// Look at parked events
     #[command(subcommand)]
     Parked(ParkedCommand),
+    /// Make a new plugin to start from: a manifest, a handler, a build script
+    /// and a test (a sample event and the mutations it must give), ready to
+    /// build and load
+    New {
+        /// The plugin's name (letters, digits, `-`, `_`)
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: projector::scaffold::Lang,
+        /// Where to make it (inside a Projector checkout)
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +134,19 @@ enum PluginsCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Handle one event with a plugin, without a store, and show the mutations
+    /// (or the error) as JSON
+    Try {
+        /// The plugin component (*.wasm)
+        file: PathBuf,
+        /// A JSON file with one event, as `import` reads them ("-" for stdin)
+        #[arg(long)]
+        event: PathBuf,
+        /// A JSON file with the mutations the event must give: exit 1 with
+        /// both shown when they differ (a golden test in any language)
+        #[arg(long)]
+        expect: Option<PathBuf>,
     },
     #[command(flatten)]
     Swap(SwapCommand),
@@ -270,6 +295,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run { follow, quiet } => run_projections(&config, follow, quiet)?,
         Command::Graph(cmd) => graph(&config, cmd, &mut out)?,
         Command::Plugins(PluginsCommand::Swap(cmd)) => swap(&config, cmd, &mut out)?,
+        Command::Plugins(PluginsCommand::Try { file, event, expect }) => {
+            let text = if event.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&event).with_context(|| format!("cannot read {}", event.display()))?
+            };
+            let event: NewEvent = serde_json::from_str(&text).with_context(|| format!("{} is not an event (one JSON object, as `import` reads)", event.display()))?;
+            let deadline = config.lane_settings("").call_deadline;
+            let answer = projector::plugins::trial(&file, &config.cache, event, deadline)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+            if let Some(expect) = expect {
+                let text = std::fs::read_to_string(&expect).with_context(|| format!("cannot read {}", expect.display()))?;
+                let expected: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON (a list of mutations, as `plugins try` prints them)", expect.display()))?;
+                if answer.get("mutations") != Some(&expected) {
+                    bail!("{} gave other mutations than {} expects:\n{}", file.display(), expect.display(), serde_json::to_string_pretty(&expected)?);
+                }
+                writeln!(out, "the mutations are the ones {} expects", expect.display())?;
+            }
+        }
+        Command::New { name, lang, dir } => {
+            let made = projector::scaffold::scaffold(&name, lang, &dir)?;
+            writeln!(out, "made {}", made.display())?;
+            writeln!(out, "next: {}/test.sh builds {name}.wasm and checks it on sample-event.json against expected.json", made.display())?;
+            writeln!(out, "      then copy {name}.wasm into the plugins directory (a running host swaps it in)")?;
+        }
         Command::Plugins(PluginsCommand::List { json }) => {
             let plugins = projector::app::load_plugins(&config)?;
             let list = plugins.summaries();

@@ -4,6 +4,7 @@
 mod support;
 
 mod interview;
+mod languages;
 mod loading;
 mod memory;
 mod neo4j;

@@ -6,12 +6,14 @@ mod projection;
 mod registry;
 mod scope;
 mod slot;
+mod trial;
 mod upcaster;
 
 pub use projection::{ProjectionInstance, ProjectionPlugin};
 pub use registry::{Plugins, PluginSummary};
 pub use scope::{is_identifier, WriteScope};
 pub use slot::{compatible, Slot};
+pub use trial::{mutation_json, trial};
 pub use upcaster::{UpcasterChain, UpcasterPlugin};
 
 use std::path::Path;

@@ -2,6 +2,10 @@
 
 use crate::{Event, Mutation, Outcome, Projection};
 
+/// JSON literals for events' data and envelopes, so a plugin's tests need no
+/// dependency of their own.
+pub use serde_json::json;
+
 /// An event with the given type, stream, revision and JSON data, at schema version 1
 /// (change it with [`Event::at_version`]) and an empty envelope.
 pub fn event(event_type: &str, stream: &str, revision: u64, data: serde_json::Value) -> Event {

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::parking::{event_to_json, now, Parked};
 use crate::sink::Applied;
-use crate::{Mutation, NodeRef, Property, Scalar, Value};
+use crate::{Mutation, NodeRef, Property};
 
 type KeyProperties = HashMap<String, String>;
 
@@ -147,23 +147,6 @@ fn merge(tx: &Transaction, keys: &KeyProperties, ids: &mut NodeIds, node: &NodeR
 
 /// Properties as a JSON merge patch: a null removes the property, as `SET n += $props` does.
 fn props(set: &[Property]) -> String {
-    let map: serde_json::Map<_, _> = set.iter().map(|p| (p.name.clone(), value_json(&p.value))).collect();
+    let map: serde_json::Map<_, _> = set.iter().map(|p| (p.name.clone(), crate::json::value(&p.value))).collect();
     serde_json::Value::Object(map).to_string()
-}
-
-pub fn value_json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::One(s) => scalar_json(s),
-        Value::Many(list) => list.iter().map(scalar_json).collect(),
-    }
-}
-
-fn scalar_json(s: &Scalar) -> serde_json::Value {
-    match s {
-        Scalar::Null => serde_json::Value::Null,
-        Scalar::Boolean(b) => (*b).into(),
-        Scalar::Integer(i) => (*i).into(),
-        Scalar::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
-        Scalar::Text(t) => t.clone().into(),
-    }
 }
