@@ -48,12 +48,14 @@ test: plugins
 clean:
     rm -rf .projector
 
-# Measure throughput, Wasm overhead, scaling, memory, hot-swap stalls, and the Neo4j sink against the raw driver (about 12 minutes on 2 cores)
+# Measure throughput, Wasm overhead, scaling, memory, hot-swap stalls, per-event cost by plugin language, and the Neo4j sink against the raw driver (about 14 minutes on 2 cores)
 bench: build
     #!/usr/bin/env bash
     set -euo pipefail
     cargo bench -p projector --bench pipeline
     cargo bench -p projector --bench swap
+    plugins/build-lang.sh
+    cargo bench -p projector --bench languages
     tests/servers/bolt.sh start
     trap 'tests/servers/bolt.sh stop' EXIT
     cargo bench -p projector --bench neo4j

@@ -14,10 +14,19 @@ TOOLS=.cache/toolchains
 PY_TOOL=$TOOLS/python/bin/componentize-py
 JS_TOOL=$TOOLS/js/node_modules/.bin/componentize-qjs
 
+# Installs Debian packages, when a command the build needs is missing.
+apt_install() {
+    echo "plugins: installing $* with apt (one time)" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 python_tool() {
     if ! "$PY_TOOL" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
         echo "plugins: installing componentize-py $COMPONENTIZE_PY_VERSION from PyPI (one time)" >&2
-        python3 -m venv "$TOOLS/python"
+        command -v python3 >/dev/null || apt_install python3 python3-venv
+        python3 -m venv "$TOOLS/python" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$TOOLS/python"; }
         "$TOOLS/python/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
     fi
 }
@@ -25,6 +34,7 @@ python_tool() {
 js_tool() {
     if ! [ -x "$JS_TOOL" ] || ! grep -q "\"version\": \"$COMPONENTIZE_QJS_VERSION\"" "$TOOLS/js/node_modules/componentize-qjs/package.json"; then
         echo "plugins: installing componentize-qjs $COMPONENTIZE_QJS_VERSION from npm (one time)" >&2
+        command -v npm >/dev/null || apt_install nodejs npm
         mkdir -p "$TOOLS/js"
         npm install --silent --no-save --no-audit --no-fund --prefix "$TOOLS/js" "componentize-qjs@$COMPONENTIZE_QJS_VERSION" 2>&1 \
             | grep -v 'Unknown user config' >&2 || true

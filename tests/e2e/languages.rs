@@ -1,8 +1,9 @@
 //! Projections in any Wasm language: the audit trail written in Rust, Python
 //! (componentize-py) and JavaScript (componentize-qjs), each built from source
 //! in this run, gives the hand-written read model and the same read model as
-//! the others; and a plugin scaffolded by `projector new` in each language
-//! builds, loads and handles an event as generated.
+//! the others; a plugin scaffolded by `projector new` in each language
+//! builds, loads and handles an event as generated; and the examples of
+//! docs/authoring.md build and agree.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -99,31 +100,49 @@ fn the_three_languages_give_byte_identical_exports_over_sample_data() {
 /// A scratch directory inside the checkout, where `projector new` works.
 struct Scratch(PathBuf);
 
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = repo().join("target").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::support::plugin("audit-trail-py"); // the language toolchains, installed once
+        Scratch(dir)
+    }
+
+    /// `projector new NAME --lang LANG` here; the plugin's directory.
+    fn scaffold(&self, ws: &Workspace, name: &str, lang: &str) -> PathBuf {
+        let made = ws.cli(&["new", name, "--lang", lang, "--dir", self.0.to_str().unwrap()]);
+        assert!(made.contains("made"), "{made}");
+        self.0.join(name)
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
+/// Runs a script of a scaffolded plugin with the host under test; its standard output.
+fn script(path: &std::path::Path) -> String {
+    let out = std::process::Command::new(path).env("PROJECTOR", env!("CARGO_BIN_EXE_projector")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}: {}{stdout}", path.display(), String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 #[test]
 fn a_scaffolded_plugin_of_each_language_builds_loads_and_handles_an_event() {
-    let scratch = Scratch(repo().join("target/scaffold-test"));
-    let _ = std::fs::remove_dir_all(&scratch.0);
-    crate::support::plugin("audit-trail-py"); // the language toolchains, installed once
+    let scratch = Scratch::new("scaffold-test");
     for lang in ["rust", "python", "js"] {
         let name = format!("hello-{lang}");
         let ws = Workspace::new(&[]);
-        let made = ws.cli(&["new", &name, "--lang", lang, "--dir", scratch.0.to_str().unwrap()]);
-        assert!(made.contains("made"), "{made}");
-        let dir = scratch.0.join(&name);
+        let dir = scratch.scaffold(&ws, &name, lang);
 
         // Its own test: build, then the sample event gives the expected mutations.
-        let test = std::process::Command::new(dir.join("test.sh")).env("PROJECTOR", env!("CARGO_BIN_EXE_projector")).output().unwrap();
-        let stdout = String::from_utf8_lossy(&test.stdout);
-        assert!(test.status.success(), "{name}/test.sh: {}{stdout}", String::from_utf8_lossy(&test.stderr));
+        let stdout = script(&dir.join("test.sh"));
         assert!(stdout.contains("the mutations are the ones"), "{stdout}");
 
-        // Loaded by a host among other plugins' files, it projects the sample event.
+        // Loaded by a host, it projects the sample event.
         std::fs::copy(dir.join(format!("{name}.wasm")), ws.config.plugins.join(format!("{name}.wasm"))).unwrap();
         let listed = ws.cli(&["plugins", "list"]);
         assert!(listed.contains(&name), "{listed}");
@@ -132,5 +151,50 @@ fn a_scaffolded_plugin_of_each_language_builds_loads_and_handles_an_event() {
         let nodes = ws.nodes("Interview");
         assert_eq!(nodes.len(), 1, "{name}: {nodes:?}");
         assert_eq!(nodes[0]["title"], "Kick-off", "{name}: {nodes:?}");
+    }
+}
+
+/// The code block of `lang` that follows `heading` in docs/authoring.md.
+fn guide_example(heading: &str, lang: &str) -> String {
+    let guide = std::fs::read_to_string(repo().join("docs/authoring.md")).unwrap();
+    let from = guide.find(heading).unwrap_or_else(|| panic!("docs/authoring.md has no {heading}"));
+    let fence = format!("```{lang}\n");
+    let start = from + guide[from..].find(&fence).unwrap() + fence.len();
+    let end = start + guide[start..].find("```").unwrap();
+    guide[start..end].to_owned()
+}
+
+#[test]
+fn the_authoring_guide_s_example_builds_and_behaves_the_same_in_each_language() {
+    let scratch = Scratch::new("guide-test");
+    let ws = Workspace::new(&[]);
+    let rust = format!("{}\n#[cfg(test)]\nmod tests {{\n    use super::*;\n{}}}\n", guide_example("### Rust", "rust"), guide_example("The SDK's `testing` module", "rust"));
+    let sources = [
+        ("rust", "src/lib.rs", rust.replace("\"audit\"", "\"audit-rust\"")),
+        ("python", "app.py", guide_example("### Python", "python").replace("name=\"audit\"", "name=\"audit-python\"")),
+        ("js", "projection.js", guide_example("### JavaScript", "js").replace("name: \"audit\"", "name: \"audit-js\"")),
+    ];
+    let edit = |actor_type: &str| {
+        let event = json!({"id": uuid::Uuid::from_u128(1), "stream": "Sentence-s1", "type": "SentenceEdited", "data": {"interview_id": "i1"},
+            "metadata": {"actor": {"actor_type": actor_type, "user_id": "dara"}}});
+        let path = ws.path(&format!("{actor_type}.json"));
+        std::fs::write(&path, event.to_string()).unwrap();
+        path
+    };
+    let (by_user, by_system) = (edit("user"), edit("system"));
+    let change = uuid::Uuid::from_u128(1).to_string();
+    let expected = json!([
+        {"merge_edge": [["User", "dara"], "MADE", ["Change", change]], "set": {}},
+        {"merge_edge": [["Change", change], "CONCERNS", ["Interview", "i1"]], "set": {}},
+    ]);
+    for (lang, file, source) in sources {
+        let name = format!("audit-{lang}");
+        let dir = scratch.scaffold(&ws, &name, lang);
+        std::fs::write(dir.join(file), source).unwrap();
+        script(&dir.join("build.sh"));
+        let wasm = dir.join(format!("{name}.wasm"));
+        let tried = |event: &PathBuf| -> serde_json::Value { serde_json::from_str(&ws.cli(&["plugins", "try", wasm.to_str().unwrap(), "--event", event.to_str().unwrap()])).unwrap() };
+        assert_eq!(tried(&by_user)["mutations"], expected, "{name}");
+        assert_eq!(tried(&by_system)["mutations"], json!([]), "{name}: the system's changes are not audited");
     }
 }

@@ -17,11 +17,21 @@ impl Event {
     }
 
     /// One field of the data, found by JSON pointer (`/title`, `/classification/purpose`).
+    /// A missing field reads as `null`, so an `Option` is `None` for it.
     pub fn field<T: DeserializeOwned>(&self, pointer: &str) -> Result<T, HandlerError> {
         let doc: serde_json::Value = self.data()?;
+        self.at("data", &doc, pointer)
+    }
+
+    /// One field of the metadata (the envelope), found by JSON pointer (`/actor/user_id`).
+    pub fn metadata_field<T: DeserializeOwned>(&self, pointer: &str) -> Result<T, HandlerError> {
+        let doc: serde_json::Value = self.metadata()?;
+        self.at("metadata", &doc, pointer)
+    }
+
+    fn at<T: DeserializeOwned>(&self, part: &str, doc: &serde_json::Value, pointer: &str) -> Result<T, HandlerError> {
         let found = doc.pointer(pointer).cloned().unwrap_or(serde_json::Value::Null);
-        serde_json::from_value(found)
-            .map_err(|e| self.bad("data", format!("field `{pointer}`: {e}")))
+        serde_json::from_value(found).map_err(|e| self.bad(part, format!("field `{pointer}`: {e}")))
     }
 
     /// The acting user or system from the envelope (`actor.user_id`), if any.
