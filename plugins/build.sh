@@ -63,15 +63,17 @@ if [ -n "$STANDALONE" ]; then
     exit 0
 fi
 
-# The recorder test plugin's other builds first, for replay and swap tests: the
-# fixed one, and one that declares a new read-model version.
-if [[ " ${CRATES[*]} " == *" recorder "* ]]; then
-    mkdir -p target/test-plugins
-    for feature in healed read-model-2; do
-        build -p recorder --features "recorder/$feature"
-        cp "target/$TARGET/plugin/recorder.wasm" "target/test-plugins/recorder-$feature.wasm"
-    done
-fi
+# Other builds of test plugins first, as CRATE-FEATURE.wasm: the recorder's
+# fixed build and one with a new read-model version (replay and swap tests), and
+# an adversary that claims the recorder's label (the write-scope test).
+for variant in recorder:healed recorder:read-model-2 adversary:trespasser; do
+    crate=${variant%%:*} feature=${variant#*:}
+    if [[ " ${CRATES[*]} " == *" $crate "* ]]; then
+        mkdir -p target/test-plugins
+        build -p "$crate" --features "$crate/$feature"
+        cp "target/$TARGET/plugin/$crate.wasm" "target/test-plugins/$crate-$feature.wasm"
+    fi
+done
 build "${args[@]}"
 
 for c in "${CRATES[@]}"; do

@@ -66,9 +66,9 @@ export const handler = {
       streamPrefixes: [],
       partitionKey: { tag: "data-pointer", val: "/interview_id" },
       labels: [
-        { label: "User", keyProperty: "id" },
-        { label: "Change", keyProperty: "id" },
-        { label: "Interview", keyProperty: "id" },
+        { label: "User", keyProperty: "id", shared: false },
+        { label: "Change", keyProperty: "id", shared: false },
+        { label: "Interview", keyProperty: "id", shared: true }, // the interview graph's node, shared
       ],
       relationshipTypes: ["MADE", "CONCERNS"],
     };

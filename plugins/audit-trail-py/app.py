@@ -64,8 +64,8 @@ class Handler(exports.Handler):
         return Manifest(
             name="audit-trail-py", version="0.1.0", read_model_version=1, event_types=AUDITED,
             stream_prefixes=[], partition_key=PartitionKey_DataPointer("/interview_id"),
-            labels=[LabelDecl("User", "id"), LabelDecl("Change", "id"), LabelDecl("Interview", "id")],
-            relationship_types=["MADE", "CONCERNS"],
+            labels=[LabelDecl("User", "id", False), LabelDecl("Change", "id", False), LabelDecl("Interview", "id", True)],
+            relationship_types=["MADE", "CONCERNS"],  # Interview: the interview graph's node, shared
         )
 
     def handle(self, events):

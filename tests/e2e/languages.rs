@@ -97,6 +97,26 @@ fn the_three_languages_give_byte_identical_exports_over_sample_data() {
     }
 }
 
+#[test]
+fn the_audit_trail_hangs_its_changes_on_the_interview_graph_s_shared_interview_nodes() {
+    let ws = Workspace::new(&["interview-graph", "interview-upcasters", "audit-trail"]);
+    let sample = ws.cli(&["sample", "--events", "3000"]);
+    std::fs::write(ws.path("sample.jsonl"), sample).unwrap();
+    ws.cli(&["import", "sample.jsonl"]);
+    assert_eq!(ws.run().parked, 0);
+    let titled: BTreeSet<String> =
+        ws.nodes("Interview").iter().filter(|n| n["title"].is_string()).map(|n| n["id"].as_str().unwrap().to_owned()).collect();
+    let concerned: BTreeSet<String> = ws
+        .export()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["rel"] == "CONCERNS")
+        .map(|v| v["to"][1].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!concerned.is_empty());
+    assert!(concerned.is_subset(&titled), "changes concern interviews the interview graph made: {:?}", concerned.difference(&titled).collect::<Vec<_>>());
+}
+
 /// A scratch directory inside the checkout, where `projector new` works.
 struct Scratch(PathBuf);
 

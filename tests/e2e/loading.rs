@@ -45,3 +45,24 @@ fn the_cli_refuses_to_run_with_a_bad_plugin_and_writes_nothing() {
     assert!(!ws.path("graph.db").exists() || ws.export().is_empty(), "something was written");
     assert!(plugin("interview-graph").exists());
 }
+
+#[test]
+fn a_projection_that_claims_another_s_label_is_refused_at_load_and_at_swap() {
+    let ws = Workspace::new(&["recorder", "adversary-trespasser"]);
+    let error = load_error(&ws);
+    assert!(error.contains("`adversary` and `recorder` both write label `Seen`") || error.contains("`recorder` and `adversary` both write label `Seen`"), "{error}");
+    assert!(error.contains("declare it shared"), "{error}");
+
+    // The same build dropped into a running host is refused; the running build stays.
+    let ws = Workspace::new(&["recorder", "adversary"]);
+    let plugins = ws.plugins();
+    let sink: std::sync::Arc<dyn projector::sink::Sink> = std::sync::Arc::from(ws.graph());
+    let pipeline = projector::app::Pipeline::start(&ws.config, &plugins, sink, std::sync::Arc::default()).unwrap();
+    std::fs::copy(plugin("adversary-trespasser"), ws.config.plugins.join("adversary.wasm")).unwrap();
+    let report = pipeline.swapper().reload(Some("adversary")).unwrap();
+    assert!(report.swapped.is_empty(), "{report:?}");
+    assert!(report.refused.iter().any(|r| r.contains("both write label `Seen`")), "{report:?}");
+    ws.append(&[event("test-1", "Poke", 1, serde_json::json!({}))]);
+    let done = pipeline.run(&mut ws.log(), projector::router::Until::CaughtUp, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    assert_eq!(done.parked, 0, "the running adversary build stayed and wrote only its own label");
+}

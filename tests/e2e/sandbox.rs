@@ -9,13 +9,14 @@ use crate::support::{event, Workspace};
 /// Attacks, and what the parked event's error must say (one of `|`-separated
 /// phrases: deep recursion exhausts either the engine's stack or the guest's
 /// own stack in linear memory, which ends in an out-of-bounds access).
-const ATTACKS: [(&str, &str); 7] = [
+const ATTACKS: [(&str, &str); 8] = [
     ("loop", "deadline exceeded"),
     ("alloc", "memory"),
     ("recurse", "stack overflow|out of bounds memory access"),
     ("trap", "panic"),
     ("flood", "output bound: 100000 mutations"),
     ("huge-value", "output bound: property `blob`"),
+    ("wide", "output bound: 12583"),
     ("foreign-label", "label `Seen` is not declared"),
 ];
 

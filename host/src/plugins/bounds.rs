@@ -1,8 +1,8 @@
 //! Output bounds: what one event's mutations may add up to. Past them the event
 //! fails permanently, with a message that names the bound.
 
-use crate::runtime::limits::{MAX_MUTATIONS_PER_EVENT, MAX_VALUE_BYTES};
-use crate::{Mutation, Property, Scalar, Value};
+use crate::runtime::limits::{MAX_MUTATIONS_PER_EVENT, MAX_OUTPUT_BYTES_PER_EVENT, MAX_VALUE_BYTES};
+use crate::{Mutation, NodeRef, Property, Scalar, Value};
 
 pub fn check(mutations: &[Mutation]) -> Result<(), String> {
     if mutations.len() > MAX_MUTATIONS_PER_EVENT {
@@ -25,7 +25,27 @@ pub fn check(mutations: &[Mutation]) -> Result<(), String> {
             ));
         }
     }
+    let total: usize = mutations.iter().map(output_bytes).sum();
+    if total > MAX_OUTPUT_BYTES_PER_EVENT {
+        return Err(format!(
+            "output bound: {total} bytes of mutations for one event, more than the {MAX_OUTPUT_BYTES_PER_EVENT} allowed"
+        ));
+    }
     Ok(())
+}
+
+/// What a mutation weighs: its labels, keys, names and values.
+fn output_bytes(m: &Mutation) -> usize {
+    let node = |n: &NodeRef| n.label.len() + n.key.len();
+    let set = |props: &[Property]| props.iter().map(|p| p.name.len() + size(p)).sum::<usize>();
+    match m {
+        Mutation::MergeNode(n) => node(&n.node) + set(&n.set),
+        Mutation::RemoveProperties(r) => node(&r.node) + r.names.iter().map(String::len).sum::<usize>(),
+        Mutation::DeleteNode(n) => node(n),
+        Mutation::MergeEdge(e) => node(&e.edge.from) + e.edge.rel_type.len() + node(&e.edge.to) + set(&e.set),
+        Mutation::DeleteEdge(e) => node(&e.from) + e.rel_type.len() + node(&e.to),
+        Mutation::DeleteEdges(e) => node(&e.from) + e.rel_type.len(),
+    }
 }
 
 fn size(p: &Property) -> usize {

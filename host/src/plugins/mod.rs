@@ -11,7 +11,7 @@ mod upcaster;
 
 pub use projection::{ProjectionInstance, ProjectionPlugin};
 pub use registry::{Plugins, PluginSummary};
-pub use scope::{is_identifier, WriteScope};
+pub use scope::{check_sharing, is_identifier, WriteScope};
 pub use slot::{compatible, Slot};
 pub use trial::{mutation_json, trial};
 pub use upcaster::{UpcasterChain, UpcasterPlugin};

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use wasmtime::component::Component;
 
-use super::{ProjectionPlugin, UpcasterPlugin};
+use super::{check_sharing, ProjectionPlugin, UpcasterPlugin};
 use crate::runtime::engine::load_component;
 use crate::runtime::sandbox::linker;
 
@@ -70,6 +70,7 @@ impl Plugins {
             }
         }
         plugins.check_unique_names()?;
+        check_sharing(plugins.projections.iter().map(|p| &p.manifest)).map_err(anyhow::Error::msg)?;
         Ok(plugins)
     }
 

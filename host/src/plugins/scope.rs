@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{Manifest, Mutation, NodeRef};
+use crate::{LabelDecl, Manifest, Mutation, NodeRef};
 
 /// Whether `name` may be a label, relationship type or property key: a letter,
 /// then letters, digits or `_`. Such names need no escaping in Cypher.
@@ -17,6 +17,32 @@ pub fn is_identifier(name: &str) -> bool {
 pub struct WriteScope {
     pub labels: HashMap<String, String>,
     pub relationship_types: HashSet<String>,
+}
+
+/// Refuses two projections that write one label unless both declare it
+/// shared with the same key property: a projection's nodes are its own.
+pub fn check_sharing<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Result<(), String> {
+    let mut owners: HashMap<&str, (&str, &LabelDecl)> = HashMap::new();
+    for m in manifests {
+        for decl in &m.labels {
+            let Some((other, theirs)) = owners.insert(&decl.label, (&m.name, decl)) else { continue };
+            let label = &decl.label;
+            if !(decl.shared && theirs.shared) {
+                return Err(format!(
+                    "projections `{other}` and `{}` both write label `{label}`; a label belongs to one projection unless both declare it shared \
+                     (`shared_label` in the Rust SDK, `shared: true` in the manifest), or give one of them a label of its own",
+                    m.name
+                ));
+            }
+            if decl.key_property != theirs.key_property {
+                return Err(format!(
+                    "projections `{other}` and `{}` share label `{label}` but key it by `{}` and `{}`; shared nodes need one key property",
+                    m.name, theirs.key_property, decl.key_property
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl WriteScope {
@@ -65,5 +91,37 @@ impl WriteScope {
         self.node(from)?;
         self.rel_type(rel_type)?;
         self.node(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PartitionKey;
+
+    fn manifest(name: &str, labels: &[(&str, &str, bool)]) -> Manifest {
+        Manifest {
+            name: name.into(),
+            version: "1".into(),
+            read_model_version: 1,
+            event_types: vec![],
+            stream_prefixes: vec![],
+            partition_key: PartitionKey::ByStream,
+            labels: labels.iter().map(|&(l, k, shared)| LabelDecl { label: l.into(), key_property: k.into(), shared }).collect(),
+            relationship_types: vec![],
+        }
+    }
+
+    #[test]
+    fn a_label_belongs_to_one_projection_unless_both_share_it_by_one_key() {
+        let graph = manifest("graph", &[("Interview", "id", true), ("Sentence", "id", false)]);
+        let audit = |shared, key| manifest("audit", &[("Interview", key, shared), ("Change", "id", false)]);
+        assert_eq!(check_sharing([&graph, &audit(true, "id")]), Ok(()));
+        let refused = check_sharing([&graph, &audit(false, "id")]).unwrap_err();
+        assert!(refused.contains("`graph` and `audit` both write label `Interview`"), "{refused}");
+        let refused = check_sharing([&graph, &audit(true, "uuid")]).unwrap_err();
+        assert!(refused.contains("key it by `id` and `uuid`"), "{refused}");
+        let thief = manifest("thief", &[("Sentence", "id", true)]);
+        assert!(check_sharing([&graph, &thief]).is_err(), "one side's `shared` is not enough");
     }
 }

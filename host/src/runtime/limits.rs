@@ -33,3 +33,8 @@ pub const MAX_MUTATIONS_PER_EVENT: usize = 10_000;
 
 /// The largest property value (text, or a list's total text) a mutation may carry.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// The most output one event may cause, counting every label, key, name and
+/// value of its mutations; more fails the event, permanently. A batch's output
+/// is bounded too: it is built in the plugin's memory, so by `MAX_MEMORY_BYTES`.
+pub const MAX_OUTPUT_BYTES_PER_EVENT: usize = 8 << 20;

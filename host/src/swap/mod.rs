@@ -24,7 +24,7 @@ use serde::Serialize;
 pub use admin::{request, Admin};
 pub use watch::{Watcher, WATCH_INTERVAL};
 
-use crate::plugins::{Plugins, Slot};
+use crate::plugins::{check_sharing, Plugins, ProjectionPlugin, Slot};
 use crate::sink::Sink;
 
 /// What a reload did, projection by projection.
@@ -67,6 +67,13 @@ impl Swapper {
             Some(slot) => Ok(slot),
             None => bail!("no running projection is named `{name}` (running: {})", self.names().join(", ")),
         }
+    }
+
+    /// Whether `new` writes no label another running projection owns (and
+    /// keeps sharing what they share).
+    fn shares_fairly(&self, new: &ProjectionPlugin) -> Result<()> {
+        let others: Vec<_> = self.slots.iter().filter(|s| s.name() != new.name()).map(|s| s.current().0).collect();
+        check_sharing(others.iter().map(|p| &p.manifest).chain([&new.manifest])).map_err(anyhow::Error::msg)
     }
 
     fn names(&self) -> Vec<&str> {
@@ -115,7 +122,7 @@ impl Swapper {
                     continue;
                 }
                 let old = slot.current().0.manifest.version.clone();
-                let swapped = self.sink.prepare(&name, &new.scope).and_then(|_| slot.swap(new.clone()));
+                let swapped = self.shares_fairly(&new).and_then(|()| self.sink.prepare(&name, &new.scope)).and_then(|_| slot.swap(new.clone()));
                 match swapped {
                     Ok(()) => {
                         tracing::info!(projection = %name, from = %old, to = %new.manifest.version, file = %file.display(), "swapped in a new build");

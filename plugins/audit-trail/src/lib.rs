@@ -34,7 +34,7 @@ impl Projection for AuditTrail {
             .key_by_data("/interview_id")
             .label("User", "id")
             .label("Change", "id")
-            .label("Interview", "id")
+            .shared_label("Interview", "id")
             .relationships(["MADE", "CONCERNS"])
     }
 

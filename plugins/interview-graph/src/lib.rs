@@ -41,7 +41,7 @@ impl Projection for InterviewGraph {
             ])
             .key_by_data("/interview_id")
             .label("Project", "id")
-            .label("Interview", "id")
+            .shared_label("Interview", "id")
             .label("Sentence", "id")
             .label("Analysis", "id")
             .label("Keyword", "name")

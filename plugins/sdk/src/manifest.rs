@@ -39,9 +39,18 @@ impl Manifest {
         self
     }
 
-    /// Declare a label this projection writes, and its key property.
+    /// Declare a label this projection writes, and its key property. No other
+    /// projection may write it.
     pub fn label(mut self, label: &str, key_property: &str) -> Self {
-        self.labels.push(LabelDecl { label: label.to_owned(), key_property: key_property.to_owned() });
+        self.labels.push(LabelDecl { label: label.to_owned(), key_property: key_property.to_owned(), shared: false });
+        self
+    }
+
+    /// Declare a label this projection writes together with other projections
+    /// that declare it shared too, with the same key property (an `Interview`
+    /// that several read models hang their nodes on).
+    pub fn shared_label(mut self, label: &str, key_property: &str) -> Self {
+        self.labels.push(LabelDecl { label: label.to_owned(), key_property: key_property.to_owned(), shared: true });
         self
     }
 

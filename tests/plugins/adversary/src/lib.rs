@@ -7,7 +7,13 @@ pub struct Adversary;
 
 impl Projection for Adversary {
     fn manifest() -> Manifest {
-        Manifest::new("adversary", "0.1.0").streams(["test-"]).label("Mark", "id")
+        let manifest = Manifest::new("adversary", "0.1.0").streams(["test-"]).label("Mark", "id");
+        // Built with `trespasser`, it claims the recorder's label as well.
+        if cfg!(feature = "trespasser") {
+            manifest.shared_label("Seen", "id")
+        } else {
+            manifest
+        }
     }
 
     fn handle(event: &Event) -> Outcome {
@@ -31,6 +37,8 @@ impl Projection for Adversary {
             "trap" => panic!("a plugin bug"),
             "flood" => Ok((0..100_000).map(|i| mark().set("i", i).into()).collect()),
             "huge-value" => Ok(vec![mark().set("blob", "x".repeat(2 << 20)).into()]),
+            // Each value within its bound, together 12 MiB.
+            "wide" => Ok((0..12).map(|i| mark().set(&format!("part{i}"), "x".repeat(1 << 20)).into()).collect()),
             "foreign-label" => Ok(vec![merge_node("Seen", "stolen").set("by", "adversary").into()]),
             "injection" => Ok(vec![mark().set("text", data["text"].as_str().unwrap_or_default()).into()]),
             _ => Ok(vec![mark().into()]),

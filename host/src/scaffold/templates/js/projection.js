@@ -23,7 +23,7 @@ export const handler = {
       eventTypes: ["InterviewCreated"],
       streamPrefixes: [],
       partitionKey: { tag: "by-stream" },
-      labels: [{ label: "Interview", keyProperty: "id" }],
+      labels: [{ label: "Interview", keyProperty: "id", shared: false }],
       relationshipTypes: [],
     };
   },

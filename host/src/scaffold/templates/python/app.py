@@ -29,7 +29,7 @@ class Handler(exports.Handler):
         return Manifest(
             name="{{name}}", version="0.1.0", read_model_version=1, event_types=["InterviewCreated"],
             stream_prefixes=[], partition_key=PartitionKey_ByStream(),
-            labels=[LabelDecl("Interview", "id")], relationship_types=[],
+            labels=[LabelDecl("Interview", "id", False)], relationship_types=[],
         )
 
     def handle(self, events):
