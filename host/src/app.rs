@@ -22,6 +22,8 @@ pub struct RunReport {
     pub skipped: u64,
     pub elapsed: Duration,
     pub read_through: u64,
+    /// Projections quarantined in this run, with the reason.
+    pub quarantined: Vec<(String, String)>,
 }
 
 /// Loads the plugins the config names, refusing the whole set if one is bad.
@@ -90,7 +92,7 @@ impl Pipeline {
             let slot = Arc::new(Slot::new(plugin.clone()));
             let lanes = LaneSet::start(slot.clone(), sink.clone(), &settings, progress.clone())?;
             tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, from = lanes.resumed_from, "projection started");
-            routes.push(Route { plugin: plugin.clone(), lanes });
+            routes.push(Route { plugin: plugin.clone(), slot: slot.clone(), lanes });
             slots.push(slot);
         }
         let router = Router { routes, upcasters: UpcasterChain::new(&plugins.upcasters)? };
@@ -105,8 +107,12 @@ impl Pipeline {
 
     pub fn run(mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<RunReport> {
         let routed = self.router.run(source, until, stop);
+        let mut quarantined = Vec::new();
         for route in self.router.routes {
             let name = route.plugin.name().to_owned();
+            if let Some(reason) = route.slot.quarantined() {
+                quarantined.push((name.clone(), reason));
+            }
             let checkpoint = route.lanes.finish()?;
             tracing::info!(projection = %name, checkpoint, "projection stopped");
         }
@@ -118,6 +124,7 @@ impl Pipeline {
             skipped: count(&self.progress.skipped),
             elapsed: self.started.elapsed(),
             read_through,
+            quarantined,
         })
     }
 }

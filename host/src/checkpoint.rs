@@ -11,12 +11,20 @@ pub struct Tracker {
     in_flight: BTreeMap<u64, u32>,
     /// Every position below this has been dispatched to a lane or skipped.
     read_through: u64,
+    /// The first position a quarantined projection did not handle: the
+    /// checkpoint never passes it in this run.
+    held: Option<u64>,
 }
 
 impl Tracker {
     /// A tracker that resumes from a stored checkpoint.
     pub fn new(checkpoint: u64) -> Self {
-        Self { in_flight: BTreeMap::new(), read_through: checkpoint }
+        Self { in_flight: BTreeMap::new(), read_through: checkpoint, held: None }
+    }
+
+    /// Keeps the checkpoint at or below `position`, an event that was not handled.
+    pub fn hold(&mut self, position: u64) {
+        self.held = Some(self.held.map_or(position, |h| h.min(position)));
     }
 
     /// An event at `position` was handed to a lane.
@@ -45,6 +53,7 @@ impl Tracker {
             .iter()
             .find(|(p, n)| mine.get(p).copied().unwrap_or(0) < **n)
             .map_or(self.read_through, |(p, _)| *p)
+            .min(self.held.unwrap_or(u64::MAX))
     }
 
     /// `batch` is committed.
@@ -84,6 +93,20 @@ mod tests {
         assert_eq!(t.checkpoint_with(&[2]), 6);
         t.completed(&[2]);
         assert_eq!(t.checkpoint(), 6);
+    }
+
+    #[test]
+    fn a_hold_keeps_the_checkpoint_at_the_first_event_not_handled() {
+        let mut t = Tracker::new(0);
+        for p in [1, 2, 3] {
+            t.dispatched(p);
+        }
+        t.hold(3);
+        t.read_through(10);
+        t.completed(&[1, 2]);
+        assert_eq!(t.checkpoint(), 3);
+        t.hold(5);
+        assert_eq!(t.checkpoint(), 3, "a later hold does not lift an earlier one");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::lanes::{LaneSettings, RetryPolicy};
 use crate::parking::ParkMode;
-use crate::runtime::limits::DEFAULT_CALL_DEADLINE;
+use crate::runtime::limits::{DEFAULT_CALL_DEADLINE, DEFAULT_QUARANTINE_AFTER};
 
 /// The default config file, looked for in the working directory.
 pub const CONFIG_FILE: &str = "projector.toml";
@@ -65,6 +65,7 @@ pub struct LaneConfig {
     pub retry_base_ms: Option<u64>,
     pub retry_cap_ms: Option<u64>,
     pub park: Option<ParkMode>,
+    pub quarantine_after: Option<u32>,
 }
 
 impl Default for Config {
@@ -111,6 +112,7 @@ impl Config {
                 cap: pick(|c| c.retry_cap_ms).map_or(DEFAULT_RETRY_CAP, ms),
             },
             park_mode: own.park.or(self.lanes.park).unwrap_or_default(),
+            quarantine_after: own.quarantine_after.or(self.lanes.quarantine_after).unwrap_or(DEFAULT_QUARANTINE_AFTER),
         }
     }
 }

@@ -219,6 +219,9 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
             for p in answer["projections"].as_array().into_iter().flatten() {
                 let previous = p["previous"].as_str().map(|v| format!(" (before: {v})")).unwrap_or_default();
                 writeln!(out, "{:<22} {:<14} swaps {}{previous}  {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?"), p["swaps"], p["file"].as_str().unwrap_or(""))?;
+                if let Some(why) = p["quarantined"].as_str() {
+                    writeln!(out, "{:<22} QUARANTINED: {why}", "")?;
+                }
             }
         }
         SwapCommand::Reload { .. } => {
@@ -398,6 +401,13 @@ fn run_projections(config: &Config, follow: bool, quiet: bool) -> Result<()> {
     );
     if report.parked > 0 {
         println!("see them with `projector parked list`");
+    }
+    if !report.quarantined.is_empty() {
+        let names: Vec<String> = report.quarantined.iter().map(|(name, why)| format!("{name} ({why})")).collect();
+        bail!(
+            "quarantined, its checkpoint held where it stopped: {}; deploy a fixed build and run again (it resumes there), then `projector parked replay --all`",
+            names.join("; ")
+        );
     }
     Ok(())
 }

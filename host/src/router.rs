@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::lanes::{lane_of, partition_key, LaneItem, LaneSet};
-use crate::plugins::{ProjectionPlugin, UpcasterChain};
+use crate::plugins::{ProjectionPlugin, Slot, UpcasterChain};
 use crate::source::Source;
 
 /// How many events one read from the source returns at most.
@@ -22,6 +22,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// One projection as the router sees it.
 pub struct Route {
     pub plugin: Arc<ProjectionPlugin>,
+    pub slot: Arc<Slot>,
     pub lanes: LaneSet,
 }
 
@@ -82,6 +83,14 @@ impl Router {
 impl Route {
     /// Hands the (upcast) event to its lane; `original` is given when upcasters ran.
     fn dispatch(&self, original: Option<&crate::Event>, upcast: &Result<Vec<crate::Event>, String>) -> Result<()> {
+        if self.slot.quarantined().is_some() {
+            // A quarantined projection gets nothing more in this run; its
+            // checkpoint stays before the first event it did not get.
+            if let Some(position) = original.map(|e| e.position).or_else(|| upcast.as_ref().ok().and_then(|e| e.first()).map(|e| e.position)) {
+                self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).hold(position);
+            }
+            return Ok(());
+        }
         let items: Vec<LaneItem> = match upcast {
             Ok(events) => events
                 .iter()

@@ -120,3 +120,36 @@ fn a_sink_outage_parks_nothing_and_loses_nothing() {
     assert!(ws.parked().is_empty());
     assert_eq!(ws.nodes("Seen").len(), 500);
 }
+
+#[test]
+fn a_plugin_that_keeps_failing_is_quarantined_while_the_others_flow_and_a_fixed_build_resumes_it() {
+    const EVENTS: usize = 200;
+    const LIMIT: u32 = 10;
+    let mut ws = Workspace::new(&["recorder", "adversary"]);
+    (ws.config.lanes.count, ws.config.lanes.batch_size, ws.config.lanes.quarantine_after) = (Some(2), Some(4), Some(LIMIT));
+    let settings = format!("[lanes]\ncount = 2\nbatch_size = 4\nquarantine_after = {LIMIT}\n");
+    std::fs::write(ws.path("projector.toml"), settings).unwrap();
+    // Every event makes this recorder build fail; the adversary just marks it.
+    let events: Vec<_> = (0..EVENTS).map(|i| event(&format!("test-{i}"), "Poke", 1, json!({"fail": "permanent"}))).collect();
+    ws.append(&events);
+
+    let out = ws.command(&["run", "--quiet"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a quarantine is reported as a failure of the run");
+    assert!(stderr.contains("quarantined") && stderr.contains("recorder") && stderr.contains("failed 10 events in a row"), "{stderr}");
+    let parked = ws.parked().len();
+    assert!((LIMIT as usize..EVENTS / 4).contains(&parked), "the recorder stopped soon after {LIMIT} failures, not after {parked}");
+    assert_eq!(ws.nodes("Mark").len(), EVENTS, "the other projection handled every event");
+    assert_eq!(ws.nodes("Seen").len(), 0);
+
+    // A fixed build resumes from the held checkpoint: nothing is lost.
+    std::fs::remove_file(ws.config.plugins.join("recorder.wasm")).unwrap();
+    std::fs::copy(crate::support::plugin("recorder-healed"), ws.config.plugins.join("recorder.wasm")).unwrap();
+    let report = ws.run();
+    assert!(report.quarantined.is_empty(), "{:?}", report.quarantined);
+    assert_eq!(ws.nodes("Seen").len(), EVENTS - parked);
+    let replayed = ws.cli(&["parked", "replay", "--all"]);
+    assert!(replayed.contains(&format!("replayed {parked} events; 0 still parked")), "{replayed}");
+    assert_eq!(ws.nodes("Seen").len(), EVENTS);
+    assert_eq!(ws.nodes("Mark").len(), EVENTS);
+}

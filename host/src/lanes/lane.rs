@@ -108,8 +108,16 @@ impl Lane {
     }
 
     fn process(&mut self, items: Vec<LaneItem>) {
+        if self.slot.quarantined().is_some() {
+            // Paused: these events are not handled, so the checkpoint stays before them.
+            if let Some(first) = items.iter().map(|i| i.event.position).min() {
+                self.tracker().hold(first);
+            }
+            return;
+        }
         self.take_up_swap();
         let mut decisions = self.decide(&items);
+        self.count_failures(&decisions);
         self.park_key_tails(&items, &mut decisions);
         let positions: Vec<u64> = items.iter().map(|i| i.event.position).collect();
         let checkpoint = self.tracker().checkpoint_with(&positions);
@@ -129,6 +137,20 @@ impl Lane {
         }
         let skipped = decisions.iter().filter(|d| d.outcome == Outcome::Skip).count();
         self.progress.add(items.len(), parked, skipped);
+    }
+
+    /// Tells the slot which events the plugin failed, and quarantines the
+    /// projection when it keeps failing.
+    fn count_failures(&self, decisions: &[Decision]) {
+        for d in decisions.iter().filter(|d| d.attempts > 0) {
+            let failure = match &d.outcome {
+                Outcome::Park(why) => Some(why.as_str()),
+                _ => None,
+            };
+            if let Some(reason) = self.slot.count(failure, self.settings.quarantine_after) {
+                tracing::error!(projection = self.plugin.name(), reason = %reason, "projection quarantined: paused until the host restarts; deploy a fixed build, then restart (it resumes from its checkpoint)");
+            }
+        }
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {

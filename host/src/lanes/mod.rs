@@ -48,6 +48,8 @@ pub struct LaneSettings {
     pub retry: RetryPolicy,
     pub park_mode: ParkMode,
     pub call_deadline: Duration,
+    /// Failures in a row that quarantine the projection (0: never).
+    pub quarantine_after: u32,
 }
 
 /// Counts shared with whoever shows progress.

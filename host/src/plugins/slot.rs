@@ -2,7 +2,7 @@
 //! A swap puts a new build in the slot; each lane picks it up at its next batch
 //! boundary, so every batch (and every event) is handled by exactly one build.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +20,10 @@ pub struct Slot {
     generation: AtomicU64,
     /// How long lanes paused to take up a new build, for `just bench`.
     stalls: Mutex<Vec<Duration>>,
+    /// Events the plugin failed in a row, over all lanes.
+    failures_in_a_row: AtomicU32,
+    /// Why the projection is quarantined, once it is.
+    quarantine: Mutex<Option<String>>,
 }
 
 impl Slot {
@@ -30,7 +34,36 @@ impl Slot {
             declined: Mutex::new(None),
             generation: AtomicU64::new(0),
             stalls: Mutex::new(Vec::new()),
+            failures_in_a_row: AtomicU32::new(0),
+            quarantine: Mutex::new(None),
         }
+    }
+
+    /// Counts one event the plugin handled: `failure` is why it failed, if it
+    /// did. The `limit`-th failure in a row quarantines the projection; returns
+    /// the reason when this call did (0: never).
+    pub fn count(&self, failure: Option<&str>, limit: u32) -> Option<String> {
+        let Some(failure) = failure else {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+            return None;
+        };
+        let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if limit == 0 || in_a_row < limit {
+            return None;
+        }
+        let mut quarantine = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+        if quarantine.is_some() {
+            return None;
+        }
+        let version = self.current().0.manifest.version.clone();
+        let reason = format!("version {version} failed {in_a_row} events in a row; the last: {failure}");
+        *quarantine = Some(reason.clone());
+        Some(reason)
+    }
+
+    /// Why the projection is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<String> {
+        self.quarantine.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn name(&self) -> &str {

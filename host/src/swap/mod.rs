@@ -46,6 +46,8 @@ pub struct SlotStatus {
     pub previous: Option<String>,
     /// How many swaps (and rollbacks) it has had.
     pub swaps: u64,
+    /// Why the projection is paused, if it is quarantined.
+    pub quarantined: Option<String>,
 }
 
 pub struct Swapper {
@@ -167,6 +169,7 @@ impl Swapper {
                     file: plugin.file.display().to_string(),
                     previous: slot.previous().map(|p| p.manifest.version.clone()),
                     swaps,
+                    quarantined: slot.quarantined(),
                 }
             })
             .collect()
