@@ -89,7 +89,7 @@ impl Pipeline {
         let mut slots = Vec::new();
         for plugin in &plugins.projections {
             let settings = config.lane_settings(plugin.name());
-            let slot = Arc::new(Slot::new(plugin.clone()));
+            let slot = Arc::new(Slot::new(plugin.clone(), settings.lanes.max(1), settings.call_deadline));
             let lanes = LaneSet::start(slot.clone(), sink.clone(), &settings, progress.clone())?;
             tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, from = lanes.resumed_from, "projection started");
             routes.push(Route { plugin: plugin.clone(), slot: slot.clone(), lanes });

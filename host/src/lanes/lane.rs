@@ -94,7 +94,8 @@ impl Lane {
         }
         let started = Instant::now();
         let (plugin, generation) = self.slot.current();
-        match plugin.instantiate(self.settings.call_deadline) {
+        let ready = self.slot.take_ready(generation).map(Ok);
+        match ready.unwrap_or_else(|| plugin.instantiate(self.settings.call_deadline)) {
             Ok(instance) => {
                 tracing::info!(projection = plugin.name(), lane = self.index, from = %self.plugin.manifest.version, to = %plugin.manifest.version, "lane took up a new build");
                 (self.plugin, self.instance) = (plugin, instance);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use super::ProjectionPlugin;
+use super::{ProjectionInstance, ProjectionPlugin};
 
 pub struct Slot {
     name: String,
@@ -24,10 +24,17 @@ pub struct Slot {
     failures_in_a_row: AtomicU32,
     /// Why the projection is quarantined, once it is.
     quarantine: Mutex<Option<String>>,
+    /// How many lanes run the build, and their call deadline: a swap makes
+    /// that many instances of the new build before it bumps the generation.
+    lanes: usize,
+    deadline: Duration,
+    /// Instances of the current build made by the swap, for lanes to take up
+    /// without instantiating on their own thread: (generation, instances).
+    ready: Mutex<(u64, Vec<ProjectionInstance>)>,
 }
 
 impl Slot {
-    pub fn new(plugin: Arc<ProjectionPlugin>) -> Self {
+    pub fn new(plugin: Arc<ProjectionPlugin>, lanes: usize, deadline: Duration) -> Self {
         Self {
             name: plugin.name().to_owned(),
             builds: Mutex::new((plugin, None)),
@@ -36,7 +43,30 @@ impl Slot {
             stalls: Mutex::new(Vec::new()),
             failures_in_a_row: AtomicU32::new(0),
             quarantine: Mutex::new(None),
+            lanes,
+            deadline,
+            ready: Mutex::new((0, Vec::new())),
         }
+    }
+
+    /// An instance of the build of `generation` made ready by the swap, if one is left.
+    pub fn take_ready(&self, generation: u64) -> Option<ProjectionInstance> {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        if ready.0 == generation {
+            ready.1.pop()
+        } else {
+            None
+        }
+    }
+
+    /// Makes one instance per lane of `build`, off the lanes' threads.
+    fn instances(&self, build: &ProjectionPlugin) -> Result<Vec<ProjectionInstance>> {
+        (0..self.lanes).map(|_| build.instantiate(self.deadline)).collect()
+    }
+
+    fn bump(&self, ready: Vec<ProjectionInstance>) {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = (generation, ready);
     }
 
     /// Counts one event the plugin handled: `failure` is why it failed, if it
@@ -90,25 +120,32 @@ impl Slot {
 
     /// Puts `new` in the slot if it can replace the current build without a rebuild.
     pub fn swap(&self, new: Arc<ProjectionPlugin>) -> Result<()> {
+        compatible(&self.current().0, &new)?;
+        let ready = self.instances(&new)?;
         let mut builds = self.builds();
         compatible(&builds.0, &new)?;
         let old = std::mem::replace(&mut builds.0, new);
         builds.1 = Some(old);
         *self.declined.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.bump(ready);
         Ok(())
     }
 
     /// Returns to the build before the last swap.
     pub fn rollback(&self) -> Result<Arc<ProjectionPlugin>> {
-        let mut builds = self.builds();
-        let Some(previous) = builds.1.take() else {
+        let Some(previous) = self.previous() else {
             bail!("projection {} has no previous build to roll back to", self.name);
         };
+        let ready = self.instances(&previous)?;
+        let mut builds = self.builds();
+        if !builds.1.as_ref().is_some_and(|p| Arc::ptr_eq(p, &previous)) {
+            bail!("projection {} was swapped while rolling back; try again", self.name);
+        }
+        builds.1 = None;
         let current = std::mem::replace(&mut builds.0, previous.clone());
         *self.declined.lock().unwrap_or_else(|p| p.into_inner()) = Some(current.digest.clone());
         builds.1 = Some(current);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.bump(ready);
         Ok(previous)
     }
 
