@@ -102,6 +102,8 @@ enum Command {
     New {
         /// The plugin's name (letters, digits, `-`, `_`)
         name: String,
+        /// Its language: rust (with the SDK in plugins/sdk), python
+        /// (componentize-py) or js (componentize-qjs)
         #[arg(long, value_enum, default_value = "rust")]
         lang: projector::scaffold::Lang,
         /// Where to make it (inside a Projector checkout)
