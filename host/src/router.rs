@@ -46,6 +46,13 @@ impl Router {
     pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
         let mut next = self.routes.iter().map(|r| r.lanes.checkpoint()).min().unwrap_or(0);
         while !stop.load(Ordering::Relaxed) {
+            for route in &mut self.routes {
+                if route.slot.resume_pending() {
+                    route.lanes.restart()?;
+                    tracing::info!(projection = route.plugin.name(), from = route.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
+                    next = next.min(route.lanes.resumed_from);
+                }
+            }
             let events = source.read(next, READ_BATCH)?;
             let Some(last) = events.last().map(|e| e.position) else {
                 if until == Until::CaughtUp {
@@ -66,13 +73,14 @@ impl Router {
                     (Some(event), upcast)
                 };
                 for route in &self.routes {
-                    if position >= route.lanes.resumed_from {
+                    if position >= route.lanes.next {
                         route.dispatch(original.as_ref(), &upcast)?;
                     }
                 }
             }
             next = last + 1;
-            for route in &self.routes {
+            for route in &mut self.routes {
+                route.lanes.next = route.lanes.next.max(next);
                 route.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).read_through(next);
             }
         }

@@ -154,3 +154,44 @@ fn the_watcher_swaps_the_admin_endpoint_refuses_bad_builds_and_rollback_returns(
     let log = std::fs::read_to_string(ws.path("host.log")).unwrap();
     assert!(log.contains("swapped in a new build") && log.contains("new build refused"), "{log}");
 }
+
+#[test]
+fn a_quarantined_projection_resumes_without_a_restart_when_a_fixed_build_is_swapped_in() {
+    const EVENTS: usize = 200;
+    let mut ws = Workspace::new(&["recorder", "adversary"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    ws.config.admin = format!("127.0.0.1:{port}");
+    std::fs::write(ws.path("projector.toml"), "watch = false\n[lanes]\ncount = 2\nbatch_size = 4\nquarantine_after = 10\n").unwrap();
+    let failing: Vec<NewEvent> = (0..EVENTS).map(|i| event(&format!("test-{i}"), "Poke", 1, json!({"fail": "permanent"}))).collect();
+    ws.append(&failing);
+    let cli = |args: &[&str]| ws.command(args).output().unwrap();
+    let status = || String::from_utf8(cli(&["plugins", "status"]).stdout).unwrap();
+    let log = std::fs::File::create(ws.path("host.log")).unwrap();
+    let mut host = ws.command(&["run", "--follow", "--quiet"]);
+    host.env("PROJECTOR_LOG", "info").stdout(std::process::Stdio::null()).stderr(log);
+    let host = Reaped(host.spawn().unwrap());
+
+    wait_until("the recorder is quarantined", Duration::from_secs(60), || status().contains("QUARANTINED"));
+    wait_until("the other projection handles every event", Duration::from_secs(60), || ws.nodes("Mark").len() == EVENTS);
+    let parked = ws.parked().len();
+    assert!((10..EVENTS / 4).contains(&parked), "{parked} parked");
+    assert_eq!(ws.nodes("Seen").len(), 0);
+
+    // The fixed build, swapped in: the projection resumes from its held checkpoint.
+    deploy(&plugin("recorder-healed"), &ws.config.plugins);
+    let reload = cli(&["plugins", "reload", "recorder"]);
+    assert!(reload.status.success(), "{}", String::from_utf8_lossy(&reload.stderr));
+    wait_until("the held events are handled", Duration::from_secs(60), || ws.nodes("Seen").len() == EVENTS - parked);
+    assert!(!status().contains("QUARANTINED"), "{}", status());
+    let more: Vec<NewEvent> = (EVENTS..EVENTS + 50).map(|i| event(&format!("test-{i}"), "Poke", 1, json!({"n": i}))).collect();
+    ws.append(&more);
+    wait_until("new events flow", Duration::from_secs(60), || ws.nodes("Seen").len() == EVENTS + 50 - parked);
+
+    signal(&host.0, "TERM");
+    let mut host = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
+    let replayed = ws.cli(&["parked", "replay", "--all"]);
+    assert!(replayed.contains(&format!("replayed {parked} events; 0 still parked")), "{replayed}");
+    assert_eq!(ws.nodes("Seen").len(), EVENTS + 50);
+    assert_eq!(ws.nodes("Mark").len(), EVENTS + 50);
+}

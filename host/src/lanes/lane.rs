@@ -149,7 +149,7 @@ impl Lane {
                 _ => None,
             };
             if let Some(reason) = self.slot.count(failure, self.settings.quarantine_after) {
-                tracing::error!(projection = self.plugin.name(), reason = %reason, "projection quarantined: paused until the host restarts; deploy a fixed build, then restart (it resumes from its checkpoint)");
+                tracing::error!(projection = self.plugin.name(), reason = %reason, "projection quarantined: paused, its checkpoint held; deploy a fixed build (a running host swaps it in and resumes from the checkpoint)");
             }
         }
     }

@@ -73,14 +73,20 @@ impl Progress {
 /// The running lanes of one projection.
 pub struct LaneSet {
     pub senders: Vec<SyncSender<LaneItem>>,
-    /// The checkpoint the projection resumed from; earlier events are not for it.
+    /// The checkpoint the projection resumed from.
     pub resumed_from: u64,
+    /// The first position not yet given to these lanes; earlier events are not for them.
+    pub next: u64,
     pub tracker: Arc<Mutex<Tracker>>,
     projection: String,
     sink: Arc<dyn Sink>,
     /// The checkpoint last saved by `flush`.
     flushed: AtomicU64,
     threads: Vec<JoinHandle<()>>,
+    /// What `restart` starts the lanes again with.
+    slot: Arc<Slot>,
+    settings: LaneSettings,
+    progress: Arc<Progress>,
 }
 
 impl LaneSet {
@@ -106,12 +112,26 @@ impl LaneSet {
         Ok(Self {
             senders,
             resumed_from: state.checkpoint,
+            next: state.checkpoint,
             tracker,
             projection: plugin.name().to_owned(),
             sink,
             flushed: AtomicU64::new(state.checkpoint),
             threads,
+            slot,
+            settings: settings.clone(),
+            progress,
         })
+    }
+
+    /// Stops the lanes and starts them again from the stored checkpoint, as a
+    /// restart of the host would: how a quarantined projection resumes once a
+    /// new build is swapped in. The caller routes events again from `resumed_from`.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.slot.take_resume();
+        *self = LaneSet::start(self.slot.clone(), self.sink.clone(), &self.settings, self.progress.clone())?;
+        Ok(())
     }
 
     /// Where the projection resumes from.
@@ -149,6 +169,10 @@ impl LaneSet {
     /// Closes the queues, waits until every lane has committed what it holds,
     /// and saves the final checkpoint.
     pub fn finish(mut self) -> anyhow::Result<u64> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> anyhow::Result<u64> {
         self.senders.clear();
         for t in std::mem::take(&mut self.threads) {
             let _ = t.join();

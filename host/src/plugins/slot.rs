@@ -2,7 +2,7 @@
 //! A swap puts a new build in the slot; each lane picks it up at its next batch
 //! boundary, so every batch (and every event) is handled by exactly one build.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,9 @@ pub struct Slot {
     failures_in_a_row: AtomicU32,
     /// Why the projection is quarantined, once it is.
     quarantine: Mutex<Option<String>>,
+    /// Set when a new build is swapped into a quarantined slot: the router
+    /// restarts the projection's lanes from its held checkpoint.
+    resume: AtomicBool,
     /// How many lanes run the build, and their call deadline: a swap makes
     /// that many instances of the new build before it bumps the generation.
     lanes: usize,
@@ -43,6 +46,7 @@ impl Slot {
             stalls: Mutex::new(Vec::new()),
             failures_in_a_row: AtomicU32::new(0),
             quarantine: Mutex::new(None),
+            resume: AtomicBool::new(false),
             lanes,
             deadline,
             ready: Mutex::new((0, Vec::new())),
@@ -67,6 +71,25 @@ impl Slot {
     fn bump(&self, ready: Vec<ProjectionInstance>) {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = (generation, ready);
+        if self.quarantined().is_some() {
+            self.resume.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether a new build came for the quarantined projection.
+    pub fn resume_pending(&self) -> bool {
+        self.resume.load(Ordering::Acquire)
+    }
+
+    /// Lifts the quarantine after a new build came; the caller restarts the
+    /// projection's lanes. Returns whether there was one to lift.
+    pub fn take_resume(&self) -> bool {
+        if !self.resume.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        *self.quarantine.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.failures_in_a_row.store(0, Ordering::Relaxed);
+        true
     }
 
     /// Counts one event the plugin handled: `failure` is why it failed, if it

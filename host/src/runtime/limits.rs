@@ -30,8 +30,8 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
 
 /// How many events in a row a projection's plugin may fail (trap, error,
 /// output bound, write scope) before the projection is quarantined: paused,
-/// with its checkpoint held at the first event it did not handle, until the
-/// host restarts with a fixed build (config: `quarantine_after`; 0: never).
+/// with its checkpoint held at the first event it did not handle, until a new
+/// build is swapped in or the host restarts (config: `quarantine_after`; 0: never).
 pub const DEFAULT_QUARANTINE_AFTER: u32 = 100;
 
 /// The most mutations one event may cause; more fails the event, permanently.
