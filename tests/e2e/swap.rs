@@ -33,6 +33,21 @@ fn round(ws: &Workspace, from: usize, count: usize) {
     ws.append(&events);
 }
 
+/// The workspace with an admin endpoint of its own, on a free loopback port.
+fn with_admin(mut ws: Workspace) -> Workspace {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    ws.config.admin = format!("127.0.0.1:{port}");
+    ws
+}
+
+/// A host following the workspace's log, logging into host.log.
+fn follow(ws: &Workspace) -> Reaped {
+    let log = std::fs::File::create(ws.path("host.log")).unwrap();
+    let mut host = ws.command(&["run", "--follow", "--quiet"]);
+    host.env("PROJECTOR_LOG", "info").stdout(std::process::Stdio::null()).stderr(log);
+    Reaped(host.spawn().unwrap())
+}
+
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -104,15 +119,10 @@ fn ten_swaps_under_load_lose_nothing_and_handle_every_event_once_by_the_build_of
 
 #[test]
 fn the_watcher_swaps_the_admin_endpoint_refuses_bad_builds_and_rollback_returns() {
-    let mut ws = Workspace::new(&["recorder"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    ws.config.admin = format!("127.0.0.1:{port}");
+    let ws = with_admin(Workspace::new(&["recorder"]));
     let cli = |args: &[&str]| ws.command(args).output().unwrap();
     let status = || String::from_utf8(cli(&["plugins", "status"]).stdout).unwrap();
-    let log = std::fs::File::create(ws.path("host.log")).unwrap();
-    let mut host = ws.command(&["run", "--follow", "--quiet"]);
-    host.env("PROJECTOR_LOG", "info").stdout(std::process::Stdio::null()).stderr(log);
-    let host = Reaped(host.spawn().unwrap());
+    let host = follow(&ws);
     wait_until("the admin endpoint answers", Duration::from_secs(30), || cli(&["plugins", "status"]).status.success());
     assert!(status().contains("0.1.0 "), "{}", status());
 
@@ -158,18 +168,13 @@ fn the_watcher_swaps_the_admin_endpoint_refuses_bad_builds_and_rollback_returns(
 #[test]
 fn a_quarantined_projection_resumes_without_a_restart_when_a_fixed_build_is_swapped_in() {
     const EVENTS: usize = 200;
-    let mut ws = Workspace::new(&["recorder", "adversary"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    ws.config.admin = format!("127.0.0.1:{port}");
+    let ws = with_admin(Workspace::new(&["recorder", "adversary"]));
     std::fs::write(ws.path("projector.toml"), "watch = false\n[lanes]\ncount = 2\nbatch_size = 4\nquarantine_after = 10\n").unwrap();
     let failing: Vec<NewEvent> = (0..EVENTS).map(|i| event(&format!("test-{i}"), "Poke", 1, json!({"fail": "permanent"}))).collect();
     ws.append(&failing);
     let cli = |args: &[&str]| ws.command(args).output().unwrap();
     let status = || String::from_utf8(cli(&["plugins", "status"]).stdout).unwrap();
-    let log = std::fs::File::create(ws.path("host.log")).unwrap();
-    let mut host = ws.command(&["run", "--follow", "--quiet"]);
-    host.env("PROJECTOR_LOG", "info").stdout(std::process::Stdio::null()).stderr(log);
-    let host = Reaped(host.spawn().unwrap());
+    let host = follow(&ws);
 
     wait_until("the recorder is quarantined", Duration::from_secs(60), || status().contains("QUARANTINED"));
     wait_until("the other projection handles every event", Duration::from_secs(60), || ws.nodes("Mark").len() == EVENTS);
