@@ -15,6 +15,25 @@ use crate::parking::{Parked, ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
 use crate::Mutation;
 
+/// Per label, the property its nodes are keyed by, as the projections declared it.
+pub type KeyProperties = HashMap<String, String>;
+
+/// Records the key properties a projection declares, refusing a label that
+/// `keys` (of the graph at `place`) already keys by another property.
+pub fn register_keys(keys: &mut KeyProperties, projection: &str, scope: &WriteScope, place: &str) -> Result<()> {
+    for (label, key) in &scope.labels {
+        match keys.get(label) {
+            Some(other) if other != key => {
+                bail!("projection {projection} keys label `{label}` by `{key}`, but {place} keys it by `{other}`")
+            }
+            _ => {
+                keys.insert(label.clone(), key.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One event's effect in a commit.
 #[derive(Debug)]
 pub struct Applied<'a> {
@@ -120,5 +139,20 @@ pub fn open(url: &str, neo4j: &neo4j::Settings) -> Result<Box<dyn Sink>> {
         _ => bail!(
             "sink `{url}` is not a sink URL: use `embedded:PATH` (e.g. `embedded:.projector/graph.db`) or `neo4j://HOST:7687`"
         ),
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn a_label_keeps_the_key_property_it_was_first_declared_with() {
+        let scope = |key: &str| WriteScope { labels: [("Interview".to_owned(), key.to_owned())].into(), ..WriteScope::default() };
+        let mut keys = KeyProperties::new();
+        register_keys(&mut keys, "graph", &scope("id"), "the graph").unwrap();
+        register_keys(&mut keys, "audit", &scope("id"), "the graph").unwrap();
+        let refused = register_keys(&mut keys, "other", &scope("uuid"), "the graph").unwrap_err().to_string();
+        assert!(refused.contains("keys label `Interview` by `uuid`, but the graph keys it by `id`"), "{refused}");
     }
 }

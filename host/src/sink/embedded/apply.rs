@@ -8,7 +8,7 @@ use crate::parking::{event_to_json, now, Parked};
 use crate::sink::Applied;
 use crate::{Mutation, NodeRef, Property};
 
-type KeyProperties = HashMap<String, String>;
+use crate::sink::KeyProperties;
 
 /// Node ids found or made in the current transaction: labels and keys repeat
 /// within a batch (an interview, its keywords), and each lookup saved is a query.

@@ -11,10 +11,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
-use super::{Applied, Commit, ProjectionState, Sink, SinkError};
+use super::{Applied, Commit, KeyProperties, ProjectionState, Sink, SinkError};
 use crate::parking::{ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
 
@@ -29,7 +29,7 @@ pub const PAGE_CACHE_KIB: usize = 64 * 1024;
 pub struct EmbeddedGraph {
     conn: Mutex<Connection>,
     /// Label -> the property that holds a node's key, from the projections' manifests.
-    key_properties: Mutex<HashMap<String, String>>,
+    key_properties: Mutex<KeyProperties>,
 }
 
 impl EmbeddedGraph {
@@ -95,18 +95,7 @@ fn classify(error: rusqlite::Error) -> SinkError {
 
 impl Sink for EmbeddedGraph {
     fn prepare(&self, projection: &str, scope: &WriteScope) -> Result<ProjectionState> {
-        let mut keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
-        for (label, key) in &scope.labels {
-            match keys.get(label) {
-                Some(other) if other != key => bail!(
-                    "projection {projection} keys label `{label}` by `{key}`, but another projection keys it by `{other}`"
-                ),
-                _ => {
-                    keys.insert(label.clone(), key.clone());
-                }
-            }
-        }
-        drop(keys);
+        super::register_keys(&mut self.key_properties.lock().unwrap_or_else(|p| p.into_inner()), projection, scope, "another projection")?;
         let conn = self.conn();
         let (checkpoint, high_water) = conn
             .query_row("SELECT position, high_water FROM checkpoints WHERE projection = ?1", [projection], |r| {

@@ -9,7 +9,6 @@
 //! order). A removal or deletion ends the stretch, so the effects are those of
 //! the mutations applied one by one, in order.
 
-use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 use neo4rs::{BoltList, BoltMap, BoltNull, BoltType, Query};
@@ -28,8 +27,7 @@ pub const LABEL: &str = "_ProjectorLabel";
 /// What every bookkeeping label starts with.
 pub const BOOKKEEPING_PREFIX: &str = "_Projector";
 
-/// The property a label's nodes are keyed by, from the projections' manifests.
-pub type KeyProperties = HashMap<String, String>;
+pub use crate::sink::KeyProperties;
 
 /// A label, relationship type or property name, checked and quoted.
 pub fn ident(name: &str) -> Result<String> {

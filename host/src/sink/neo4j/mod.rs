@@ -19,10 +19,11 @@ use std::future::Future;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use neo4rs::{Graph, Query, Txn};
 
-use self::cypher::{KeyProperties, CHECKPOINT, GUARD, LABEL, PARKED, SEQUENCE};
+use self::cypher::{CHECKPOINT, GUARD, LABEL, PARKED, SEQUENCE};
+use super::KeyProperties;
 use super::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
 use crate::parking::{event_to_json, Parked, ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
@@ -230,20 +231,8 @@ fn classify(error: neo4rs::Error, uri: &str) -> SinkError {
 
 impl Sink for Neo4jSink {
     fn prepare(&self, projection: &str, scope: &WriteScope) -> Result<ProjectionState> {
-        {
-            let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-            for (label, key) in &scope.labels {
-                match keys.get(label) {
-                    Some(other) if other != key => bail!(
-                        "projection {projection} keys label `{label}` by `{key}`, but the graph at {} keys it by `{other}`",
-                        self.uri
-                    ),
-                    _ => {
-                        keys.insert(label.clone(), key.clone());
-                    }
-                }
-            }
-        }
+        let place = format!("the graph at {}", self.uri);
+        super::register_keys(&mut self.keys.write().unwrap_or_else(|p| p.into_inner()), projection, scope, &place)?;
         let mut unique = vec![(GUARD, "id"), (CHECKPOINT, "projection"), (PARKED, "id"), (SEQUENCE, "name"), (LABEL, "label")];
         unique.extend(scope.labels.iter().map(|(l, k)| (l.as_str(), k.as_str())));
         for (label, key) in unique {
