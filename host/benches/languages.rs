@@ -15,6 +15,8 @@ use projector::sample::Sample;
 use projector::source::NewEvent;
 use projector::Event;
 
+mod common;
+
 const RUNS: usize = 3;
 const BATCH: usize = 256;
 const PLUGINS: [(&str, &str); 3] = [("Rust", "audit-trail"), ("Python", "audit-trail-py"), ("JavaScript", "audit-trail-js")];
@@ -56,7 +58,7 @@ fn main() {
     println!("\n{} of {count} sample events are people's changes the audit trail reads; median of {RUNS} runs, batches of {BATCH}\n", events.len());
 
     let native = median(|| {
-        let native: Vec<projector_sdk::Event> = events.iter().map(to_sdk).collect();
+        let native: Vec<projector_sdk::Event> = events.iter().map(common::to_sdk).collect();
         timed(|| {
             for batch in native.chunks(BATCH) {
                 std::hint::black_box(<audit_trail::AuditTrail as projector_sdk::Projection>::handle_batch(batch));
@@ -84,19 +86,6 @@ fn main() {
     }
     let base = rust_wasm.unwrap();
     println!("{:<24} {:>10.2} {:>10.0} {:>14.2}", "Rust (native)", per_event(native), rate(events.len(), native), ratio(native, base));
-}
-
-fn to_sdk(e: &Event) -> projector_sdk::Event {
-    projector_sdk::Event {
-        id: e.id.clone(),
-        stream: e.stream.clone(),
-        event_type: e.event_type.clone(),
-        schema_version: e.schema_version,
-        revision: e.revision,
-        position: e.position,
-        data: e.data.clone(),
-        metadata: e.metadata.clone(),
-    }
 }
 
 fn timed<T>(run: impl FnOnce() -> T) -> (Duration, T) {

@@ -20,6 +20,8 @@ use projector::sink::{embedded::EmbeddedGraph, null::NullSink, Sink};
 use projector::source::embedded::EmbeddedLog;
 use projector::source::{ExpectedRevision, NewEvent, Source};
 
+mod common;
+
 const RUNS: usize = 3;
 const REBUILD_EVENTS: u64 = 1_000_000;
 
@@ -126,19 +128,7 @@ fn handler_only(plugins: &Plugins, log: &Path) -> (Duration, Duration) {
     let mut chain = UpcasterChain::new(&plugins.upcasters).unwrap();
     let mut source = EmbeddedLog::open(log).unwrap();
     let events: Vec<_> = source.read(0, usize::MAX >> 1).unwrap().into_iter().flat_map(|e| chain.upcast(e).unwrap()).collect();
-    let native_events: Vec<projector_sdk::Event> = events
-        .iter()
-        .map(|e| projector_sdk::Event {
-            id: e.id.clone(),
-            stream: e.stream.clone(),
-            event_type: e.event_type.clone(),
-            schema_version: e.schema_version,
-            revision: e.revision,
-            position: e.position,
-            data: e.data.clone(),
-            metadata: e.metadata.clone(),
-        })
-        .collect();
+    let native_events: Vec<projector_sdk::Event> = events.iter().map(common::to_sdk).collect();
     let mut instance = plugins.projections[0].instantiate(Duration::from_secs(5)).unwrap();
     let wasm = median(|| {
         let started = Instant::now();
