@@ -91,7 +91,7 @@ impl Router {
 impl Route {
     /// Hands the (upcast) event to its lane; `original` is given when upcasters ran.
     fn dispatch(&self, original: Option<&crate::Event>, upcast: &Result<Vec<crate::Event>, String>) -> Result<()> {
-        if self.slot.quarantined().is_some() {
+        if self.slot.is_quarantined() {
             // A quarantined projection gets nothing more in this run; its
             // checkpoint stays before the first event it did not get.
             if let Some(position) = original.map(|e| e.position).or_else(|| upcast.as_ref().ok().and_then(|e| e.first()).map(|e| e.position)) {

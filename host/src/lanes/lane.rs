@@ -109,7 +109,7 @@ impl Lane {
     }
 
     fn process(&mut self, items: Vec<LaneItem>) {
-        if self.slot.quarantined().is_some() {
+        if self.slot.is_quarantined() {
             // Paused: these events are not handled, so the checkpoint stays before them.
             if let Some(first) = items.iter().map(|i| i.event.position).min() {
                 self.tracker().hold(first);

@@ -11,21 +11,7 @@ pub fn check(mutations: &[Mutation]) -> Result<(), String> {
             mutations.len()
         ));
     }
-    for m in mutations {
-        let set = match m {
-            Mutation::MergeNode(n) => &n.set,
-            Mutation::MergeEdge(e) => &e.set,
-            _ => continue,
-        };
-        if let Some(p) = set.iter().find(|p| size(p) > MAX_VALUE_BYTES) {
-            return Err(format!(
-                "output bound: property `{}` holds {} bytes, more than the {MAX_VALUE_BYTES} allowed",
-                p.name,
-                size(p)
-            ));
-        }
-    }
-    let total: usize = mutations.iter().map(output_bytes).sum();
+    let total = mutations.iter().map(weigh).sum::<Result<usize, String>>()?;
     if total > MAX_OUTPUT_BYTES_PER_EVENT {
         return Err(format!(
             "output bound: {total} bytes of mutations for one event, more than the {MAX_OUTPUT_BYTES_PER_EVENT} allowed"
@@ -34,18 +20,30 @@ pub fn check(mutations: &[Mutation]) -> Result<(), String> {
     Ok(())
 }
 
-/// What a mutation weighs: its labels, keys, names and values.
-fn output_bytes(m: &Mutation) -> usize {
+/// What a mutation weighs (its labels, keys, names and values), refusing a
+/// property value past its own bound.
+fn weigh(m: &Mutation) -> Result<usize, String> {
     let node = |n: &NodeRef| n.label.len() + n.key.len();
-    let set = |props: &[Property]| props.iter().map(|p| p.name.len() + size(p)).sum::<usize>();
-    match m {
-        Mutation::MergeNode(n) => node(&n.node) + set(&n.set),
+    let set = |props: &[Property]| -> Result<usize, String> {
+        props
+            .iter()
+            .map(|p| match size(p) {
+                bytes if bytes > MAX_VALUE_BYTES => Err(format!(
+                    "output bound: property `{}` holds {bytes} bytes, more than the {MAX_VALUE_BYTES} allowed",
+                    p.name
+                )),
+                bytes => Ok(p.name.len() + bytes),
+            })
+            .sum()
+    };
+    Ok(match m {
+        Mutation::MergeNode(n) => node(&n.node) + set(&n.set)?,
         Mutation::RemoveProperties(r) => node(&r.node) + r.names.iter().map(String::len).sum::<usize>(),
         Mutation::DeleteNode(n) => node(n),
-        Mutation::MergeEdge(e) => node(&e.edge.from) + e.edge.rel_type.len() + node(&e.edge.to) + set(&e.set),
+        Mutation::MergeEdge(e) => node(&e.edge.from) + e.edge.rel_type.len() + node(&e.edge.to) + set(&e.set)?,
         Mutation::DeleteEdge(e) => node(&e.from) + e.rel_type.len() + node(&e.to),
         Mutation::DeleteEdges(e) => node(&e.from) + e.rel_type.len(),
-    }
+    })
 }
 
 fn size(p: &Property) -> usize {

@@ -24,6 +24,8 @@ pub struct Slot {
     failures_in_a_row: AtomicU32,
     /// Why the projection is quarantined, once it is.
     quarantine: Mutex<Option<String>>,
+    /// Whether it is, read per batch and per event without a lock.
+    paused: AtomicBool,
     /// Set when a new build is swapped into a quarantined slot: the router
     /// restarts the projection's lanes from its held checkpoint.
     resume: AtomicBool,
@@ -46,6 +48,7 @@ impl Slot {
             stalls: Mutex::new(Vec::new()),
             failures_in_a_row: AtomicU32::new(0),
             quarantine: Mutex::new(None),
+            paused: AtomicBool::new(false),
             resume: AtomicBool::new(false),
             lanes,
             deadline,
@@ -71,7 +74,7 @@ impl Slot {
     fn bump(&self, ready: Vec<ProjectionInstance>) {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = (generation, ready);
-        if self.quarantined().is_some() {
+        if self.is_quarantined() {
             self.resume.store(true, Ordering::Release);
         }
     }
@@ -88,6 +91,7 @@ impl Slot {
             return false;
         }
         *self.quarantine.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.paused.store(false, Ordering::Release);
         self.failures_in_a_row.store(0, Ordering::Relaxed);
         true
     }
@@ -111,7 +115,13 @@ impl Slot {
         let version = self.current().0.manifest.version.clone();
         let reason = format!("version {version} failed {in_a_row} events in a row; the last: {failure}");
         *quarantine = Some(reason.clone());
+        self.paused.store(true, Ordering::Release);
         Some(reason)
+    }
+
+    /// Whether the projection is quarantined: the cheap question lanes and the router ask.
+    pub fn is_quarantined(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
     }
 
     /// Why the projection is quarantined, if it is.
