@@ -11,7 +11,7 @@ use crate::lanes::{LaneSet, Progress};
 use crate::plugins::{Plugins, Slot, UpcasterChain};
 use crate::router::{Route, Router, Until};
 use crate::sink::Sink;
-use crate::source::{self, Source};
+use crate::source::{self, Interest, Source, Wants};
 use crate::swap::{Admin, Swapper, Watcher};
 
 /// What a run did.
@@ -37,6 +37,18 @@ pub fn load_plugins(config: &Config) -> Result<Plugins> {
     Ok(plugins)
 }
 
+/// What the plugins want from the source, for a source that filters on its server.
+pub fn interest(plugins: &Plugins) -> Interest {
+    Interest {
+        projections: plugins
+            .projections
+            .iter()
+            .map(|p| Wants { event_types: p.manifest.event_types.clone(), stream_prefixes: p.manifest.stream_prefixes.clone() })
+            .collect(),
+        upcast_types: plugins.upcasters.iter().flat_map(|u| u.manifest.upgrades.iter().map(|s| s.event_type.clone())).collect(),
+    }
+}
+
 /// Runs every projection until caught up (or, with `until = Stopped`, until
 /// `stop`), with the admin endpoint and the plugin watcher the config asks for.
 pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progress>) -> Result<RunReport> {
@@ -44,7 +56,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     if plugins.projections.is_empty() {
         bail!("no projection plugins in {}: nothing to run", config.plugins.display());
     }
-    let mut source = source::open(&config.source)?;
+    let mut source = source::open(&config.source, &interest(&plugins))?;
     let sink: Arc<dyn Sink> = Arc::from(crate::sink::open(&config.sink, &config.neo4j)?);
     let pipeline = Pipeline::start(config, &plugins, sink, progress)?;
     let _admin = match config.admin.as_str() {
@@ -58,7 +70,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
         },
     };
     let _watcher = config.watch.then(|| Watcher::start(config.plugins.clone(), pipeline.swapper())).transpose()?;
-    pipeline.run(&mut source, until, stop)
+    pipeline.run(source.as_mut(), until, stop)
 }
 
 /// Runs the given plugins from `source` into `sink`.

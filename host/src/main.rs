@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use projector::config::Config;
 use projector::lanes::Progress;
 use projector::router::Until;
-use projector::source::{self, ExpectedRevision, NewEvent, Source};
+use projector::source::{self, ExpectedRevision, NewEvent};
 
 /// Events per transaction when importing.
 const IMPORT_CHUNK: usize = 10_000;
@@ -23,7 +23,7 @@ struct Cli {
     /// Config file [default: projector.toml if it exists]
     #[arg(long, global = true, env = "PROJECTOR_CONFIG")]
     config: Option<PathBuf>,
-    /// Event store URL, e.g. embedded:.projector/events.db
+    /// Event store URL: embedded:PATH, esdb://HOST:2113?tls=false (EventStoreDB/KurrentDB), or esdb: for the server in ESDB_CONNECTION_STRING [default: embedded:.projector/events.db]
     #[arg(long, global = true, env = "PROJECTOR_SOURCE")]
     source: Option<String>,
     /// Read model URL, e.g. embedded:.projector/graph.db
@@ -294,8 +294,8 @@ fn run(cli: Cli) -> Result<()> {
                 data: serde_json::from_str(&data).context("--data is not JSON")?,
                 metadata: serde_json::from_str(&metadata).context("--metadata is not JSON")?,
             };
-            let position = source::open(&config.source)?.append(&[event], expected_revision)?;
-            writeln!(out, "appended at position {}", position[0])?;
+            let position = source::open_writer(&config.source)?.write(&[event], expected_revision)?;
+            writeln!(out, "appended at position {}", position.unwrap_or_default())?;
         }
         Command::Run { follow, quiet } => run_projections(&config, follow, quiet)?,
         Command::Graph(cmd) => graph(&config, cmd, &mut out)?,
@@ -350,7 +350,7 @@ fn import(config: &Config, file: &std::path::Path) -> Result<()> {
             std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
         ))
     };
-    let mut log = source::open(&config.source)?;
+    let mut log = source::open_writer(&config.source)?;
     let started = Instant::now();
     let (mut chunk, mut imported) = (Vec::with_capacity(IMPORT_CHUNK), 0usize);
     for (n, line) in reader.lines().enumerate() {
@@ -363,13 +363,15 @@ fn import(config: &Config, file: &std::path::Path) -> Result<()> {
         })?;
         chunk.push(event);
         if chunk.len() == IMPORT_CHUNK {
-            imported += log.append(&chunk, ExpectedRevision::Any)?.len();
+            log.write(&chunk, ExpectedRevision::Any)?;
+    imported += chunk.len();
             chunk.clear();
         }
     }
-    imported += log.append(&chunk, ExpectedRevision::Any)?.len();
+    log.write(&chunk, ExpectedRevision::Any)?;
+    imported += chunk.len();
     let secs = started.elapsed().as_secs_f64();
-    println!("imported {imported} events in {secs:.1} s ({} events in the log)", log.count()?);
+    println!("imported {imported} events in {secs:.1} s");
     Ok(())
 }
 
@@ -381,7 +383,7 @@ fn run_projections(config: &Config, follow: bool, quiet: bool) -> Result<()> {
         signal_hook::flag::register(signal, stop.clone())?;
     }
     let progress = Arc::new(Progress::default());
-    let total = source::open(&config.source)?.head()?.saturating_sub(1);
+    let total = source::count(&config.source)?;
     let bar = (!quiet && !follow).then(|| progress_bar(total, progress.clone()));
     let until = if follow { Until::Stopped } else { Until::CaughtUp };
     let report = projector::app::run(config, until, &stop, progress);
@@ -415,15 +417,16 @@ fn run_projections(config: &Config, follow: bool, quiet: bool) -> Result<()> {
 }
 
 /// A progress bar on stderr, fed from the lanes' counters.
-fn progress_bar(total: u64, progress: Arc<Progress>) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
+/// A bar when the source can count its events, else a running count.
+fn progress_bar(total: Option<u64>, progress: Arc<Progress>) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
     let done = Arc::new(AtomicBool::new(false));
     let finished = done.clone();
     let thread = std::thread::spawn(move || {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events handled  {per_sec}  eta {eta}")
-                .expect("a valid template"),
-        );
+        let (bar, template) = match total {
+            Some(total) => (indicatif::ProgressBar::new(total), "{bar:40} {pos}/{len} events handled  {per_sec}  eta {eta}"),
+            None => (indicatif::ProgressBar::new_spinner(), "{spinner} {pos} events handled  {per_sec}"),
+        };
+        bar.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template"));
         while !finished.load(Ordering::Relaxed) {
             bar.set_position(progress.handled.load(Ordering::Relaxed));
             std::thread::sleep(Duration::from_millis(100));

@@ -55,6 +55,10 @@ impl Router {
             }
             let events = source.read(next, READ_BATCH)?;
             let Some(last) = events.last().map(|e| e.position) else {
+                if !source.caught_up() {
+                    // Still catching up: the source waited for events already.
+                    continue;
+                }
                 if until == Until::CaughtUp {
                     break;
                 }

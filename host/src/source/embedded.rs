@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
-use super::{ExpectedRevision, NewEvent, Source};
+use super::{ExpectedRevision, NewEvent, Source, Writer};
 use crate::Event;
 
 const SCHEMA: &str = "
@@ -54,7 +54,7 @@ impl EmbeddedLog {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for (i, e) in events.iter().enumerate() {
-                check_event(e).with_context(|| format!("event {} of the batch", i + 1))?;
+                e.check().with_context(|| format!("event {} of the batch", i + 1))?;
                 let revision = match next_revision.get(e.stream.as_str()) {
                     Some(r) => *r,
                     None => {
@@ -96,16 +96,6 @@ impl EmbeddedLog {
     }
 }
 
-fn check_event(e: &NewEvent) -> Result<()> {
-    if e.stream.is_empty() || e.event_type.is_empty() {
-        bail!("an event needs a non-empty `stream` and `type`");
-    }
-    if !e.metadata.is_object() {
-        bail!("`metadata` must be a JSON object");
-    }
-    Ok(())
-}
-
 fn check_expected(stream: &str, current: Option<i64>, expected: ExpectedRevision) -> Result<()> {
     let ok = match expected {
         ExpectedRevision::Any => true,
@@ -140,9 +130,14 @@ impl Source for EmbeddedLog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn head(&mut self) -> Result<u64> {
-        let last: Option<i64> = self.conn.query_row("SELECT max(position) FROM events", [], |r| r.get(0)).optional()?.flatten();
-        Ok(last.map_or(0, |p| p as u64 + 1))
+    fn count(&mut self) -> Result<Option<u64>> {
+        EmbeddedLog::count(self).map(Some)
+    }
+}
+
+impl Writer for EmbeddedLog {
+    fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>> {
+        Ok(self.append(events, expected)?.last().copied())
     }
 }
 

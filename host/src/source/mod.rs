@@ -1,30 +1,80 @@
-//! Sources: where events come from, in global order.
+//! Sources: where events come from, in global order, and where `import` and
+//! `append` write them.
 
 pub mod embedded;
+pub mod esdb;
+mod interest;
 mod new_event;
 
 use anyhow::{bail, Result};
 
+pub use interest::{Interest, Wants};
 pub use new_event::{ExpectedRevision, NewEvent};
 
 use crate::Event;
 
 /// A source of events in global order. Positions increase strictly; gaps are allowed.
 pub trait Source: Send {
-    /// Up to `max` events at positions `>= from`, in order.
+    /// Up to `max` events at positions `>= from`, in order. Empty when nothing
+    /// new has arrived (or, while catching up, nothing arrived for a moment).
     fn read(&mut self, from: u64, max: usize) -> Result<Vec<Event>>;
 
-    /// The position after the last event (what a reader that is caught up has reached).
-    fn head(&mut self) -> Result<u64>;
+    /// Whether an empty read means the reader is at the end of what the
+    /// source holds (the embedded log: always; a server: once it says so).
+    fn caught_up(&self) -> bool {
+        true
+    }
+
+    /// How many events the source holds, when it can tell cheaply (for progress bars).
+    fn count(&mut self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
-/// Opens the source a URL names: `embedded:PATH` now.
-pub fn open(url: &str) -> Result<embedded::EmbeddedLog> {
+/// Where `import` and `append` write.
+pub trait Writer {
+    /// Appends events in order; `expected` applies to the first event's
+    /// stream. Returns the position of the last one written.
+    fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>>;
+}
+
+/// The source schemes, for messages.
+const SCHEMES: &str = "`embedded:PATH` (e.g. `embedded:.projector/events.db`), `esdb://HOST:PORT?tls=false` (EventStoreDB/KurrentDB), or `esdb:` (the server in ESDB_CONNECTION_STRING)";
+
+/// Opens the source a URL names, to read what `interest` wants.
+pub fn open(url: &str, interest: &Interest) -> Result<Box<dyn Source>> {
+    Ok(match scheme(url)? {
+        Scheme::Embedded(path) => Box::new(embedded::EmbeddedLog::open(path.as_ref())?),
+        Scheme::Esdb => Box::new(esdb::EsdbSource::open(url, interest)?),
+    })
+}
+
+/// Opens the event store a URL names, to write to it.
+pub fn open_writer(url: &str) -> Result<Box<dyn Writer>> {
+    Ok(match scheme(url)? {
+        Scheme::Embedded(path) => Box::new(embedded::EmbeddedLog::open(path.as_ref())?),
+        Scheme::Esdb => Box::new(esdb::Connection::open(url)?),
+    })
+}
+
+/// How many events the source at `url` holds, when it can tell cheaply (the
+/// embedded log can; a server is not asked).
+pub fn count(url: &str) -> Result<Option<u64>> {
+    match scheme(url)? {
+        Scheme::Embedded(path) => embedded::EmbeddedLog::open(path.as_ref())?.count().map(Some),
+        Scheme::Esdb => Ok(None),
+    }
+}
+
+enum Scheme<'a> {
+    Embedded(&'a str),
+    Esdb,
+}
+
+fn scheme(url: &str) -> Result<Scheme<'_>> {
     match url.split_once(':') {
-        Some(("embedded", path)) => embedded::EmbeddedLog::open(path.as_ref()),
-        Some(("esdb" | "esdb+discover" | "kurrentdb" | "kurrentdb+discover", _)) => bail!(
-            "source {url}: the EventStoreDB/KurrentDB source is not built yet; use `embedded:PATH` (e.g. `embedded:.projector/events.db`)"
-        ),
-        _ => bail!("source `{url}` is not a source URL: use `embedded:PATH` (e.g. `embedded:.projector/events.db`)"),
+        Some(("embedded", path)) if !path.is_empty() => Ok(Scheme::Embedded(path)),
+        Some(("esdb" | "esdb+discover" | "kurrentdb" | "kurrentdb+discover", _)) => Ok(Scheme::Esdb),
+        _ => bail!("source `{url}` is not a source URL: use {SCHEMES}"),
     }
 }

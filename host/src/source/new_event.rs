@@ -20,6 +20,19 @@ pub struct NewEvent {
     pub metadata: serde_json::Value,
 }
 
+impl NewEvent {
+    /// Refuses what no event store should take.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.stream.is_empty() || self.event_type.is_empty() {
+            anyhow::bail!("an event needs a non-empty `stream` and `type`");
+        }
+        if !self.metadata.is_object() {
+            anyhow::bail!("`metadata` must be a JSON object");
+        }
+        Ok(())
+    }
+}
+
 fn one() -> u32 {
     1
 }

@@ -1,0 +1,123 @@
+//! Writing to EventStoreDB, for `import` and `append`: events go in appends of
+//! one stream each, in their order, small enough for the server's default
+//! largest append and for the host's position numbering.
+
+use std::ops::Range;
+
+use anyhow::{anyhow, Context, Result};
+use eventstore::{AppendToStreamOptions, EventData};
+
+use super::{position, Connection};
+use crate::source::{ExpectedRevision, NewEvent, Writer};
+
+/// Events per append at most.
+pub const MAX_APPEND_EVENTS: usize = 500;
+/// Bytes of data and metadata per append at most: half the server's default
+/// largest append (1 MiB), leaving room for each record's own fields.
+pub const MAX_APPEND_BYTES: usize = 512 * 1024;
+
+/// The appends `events` are written in: runs of one stream, cut at the limits.
+pub fn appends(events: &[NewEvent], size: impl Fn(&NewEvent) -> usize) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    let mut bytes = 0;
+    for (i, event) in events.iter().enumerate() {
+        let n = size(event);
+        match runs.last_mut() {
+            Some(run)
+                if events[run.start].stream == event.stream && run.len() < MAX_APPEND_EVENTS && bytes + n <= MAX_APPEND_BYTES =>
+            {
+                run.end = i + 1;
+                bytes += n;
+            }
+            _ => {
+                runs.push(i..i + 1);
+                bytes = n;
+            }
+        }
+    }
+    runs
+}
+
+/// The envelope as written: the event's metadata, with its schema version.
+fn envelope(event: &NewEvent) -> serde_json::Value {
+    let mut metadata = event.metadata.clone();
+    if let Some(object) = metadata.as_object_mut() {
+        if !super::mapping::SCHEMA_VERSION_KEYS.iter().any(|k| object.contains_key(*k)) {
+            object.insert("schema_version".into(), event.schema_version.into());
+        }
+    }
+    metadata
+}
+
+fn to_event_data(event: &NewEvent) -> Result<EventData> {
+    let data = EventData::json(&event.event_type, &event.data)?
+        .id(event.id.unwrap_or_else(uuid::Uuid::new_v4))
+        .metadata_as_json(&envelope(event))?;
+    Ok(data)
+}
+
+fn expected_revision(expected: ExpectedRevision) -> eventstore::ExpectedRevision {
+    match expected {
+        ExpectedRevision::Any => eventstore::ExpectedRevision::Any,
+        ExpectedRevision::NoStream => eventstore::ExpectedRevision::NoStream,
+        ExpectedRevision::Exact(r) => eventstore::ExpectedRevision::Exact(r),
+    }
+}
+
+fn size(event: &NewEvent) -> usize {
+    event.data.to_string().len() + event.metadata.to_string().len()
+}
+
+impl Writer for Connection {
+    /// Appends in order; each append is atomic, the whole batch is not (as
+    /// EventStoreDB appends to one stream at a time). `expected` applies to
+    /// the first append.
+    fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>> {
+        let mut last = None;
+        for (n, run) in appends(events, size).into_iter().enumerate() {
+            let batch = &events[run.clone()];
+            for (i, event) in batch.iter().enumerate() {
+                event.check().with_context(|| format!("event {} of the batch", run.start + i + 1))?;
+            }
+            let data = batch.iter().map(to_event_data).collect::<Result<Vec<_>>>()?;
+            let expected = if n == 0 { expected } else { ExpectedRevision::Any };
+            let options = AppendToStreamOptions::default().expected_revision(expected_revision(expected));
+            let stream = batch[0].stream.as_str();
+            let written = self
+                .runtime
+                .block_on(self.client.append_to_stream(stream, &options, data))
+                .map_err(|e| anyhow!("cannot append {} events to stream {stream} on {}: {e}", batch.len(), self.server))?;
+            last = Some(position::to_host(written.position).map_err(|why| anyhow!("stream {stream}: {why}"))?);
+        }
+        Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(stream: &str, metadata: serde_json::Value) -> NewEvent {
+        NewEvent { id: None, stream: stream.into(), event_type: "T".into(), schema_version: 2, data: serde_json::json!({}), metadata }
+    }
+
+    #[test]
+    fn appends_are_runs_of_one_stream_cut_at_the_limits() {
+        let streams = ["a", "a", "b", "a", "a", "a"];
+        let events: Vec<NewEvent> = streams.iter().map(|s| event(s, serde_json::json!({}))).collect();
+        assert_eq!(appends(&events, |_| 10), [0..2, 2..3, 3..6]);
+        assert_eq!(appends(&events, |_| MAX_APPEND_BYTES / 2), [0..2, 2..3, 3..5, 5..6]);
+        let many: Vec<NewEvent> = (0..MAX_APPEND_EVENTS + 1).map(|_| event("a", serde_json::json!({}))).collect();
+        assert_eq!(appends(&many, |_| 1), [0..MAX_APPEND_EVENTS, MAX_APPEND_EVENTS..MAX_APPEND_EVENTS + 1]);
+        assert_eq!(appends(&events[..1], |_| MAX_APPEND_BYTES * 3), [0..1], "a big event goes alone");
+    }
+
+    #[test]
+    fn the_envelope_carries_the_schema_version_unless_it_states_one() {
+        assert_eq!(envelope(&event("a", serde_json::json!({"actor": "ana"}))), serde_json::json!({"actor": "ana", "schema_version": 2}));
+        let stated = serde_json::json!({"eventVersion": "v3"});
+        assert_eq!(envelope(&event("a", stated.clone())), stated);
+        let written = envelope(&event("a", serde_json::json!({})));
+        assert_eq!(super::super::mapping::schema_version(&written.to_string()), 2, "what is written is read back");
+    }
+}
