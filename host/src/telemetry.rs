@@ -1,13 +1,14 @@
 //! Logging: `tracing` to standard error, filtered by `PROJECTOR_LOG` (e.g.
 //! `PROJECTOR_LOG=debug` or `PROJECTOR_LOG=projector=debug`), `info` by default
-//! (the Neo4j driver's own chatter from `warn`).
+//! (the Neo4j driver's own chatter from `warn`; the EventStoreDB client's none,
+//! since the source reports its errors itself with more context).
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 pub fn init(default_level: &str) {
-    let filter = EnvFilter::try_from_env("PROJECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{default_level},neo4rs=warn")));
+    let filter = EnvFilter::try_from_env("PROJECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{default_level},neo4rs=warn,eventstore=off")));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)

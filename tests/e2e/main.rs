@@ -14,4 +14,5 @@ mod replay;
 mod restart;
 mod sandbox;
 mod shutdown;
+mod sources;
 mod swap;

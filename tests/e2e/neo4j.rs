@@ -142,9 +142,9 @@ fn values_that_look_like_cypher_are_stored_literally_and_bad_names_are_refused()
 fn a_server_restart_mid_run_loses_nothing_and_duplicates_nothing() {
     const EVENTS: u64 = 4000;
     if given_uri().is_some() {
-        eprintln!(
-            "SKIPPED a_server_restart_mid_run_loses_nothing_and_duplicates_nothing: \
-             PROJECTOR_TEST_NEO4J_URI names a server this test did not start, so it cannot restart it"
+        crate::support::skipped(
+            "a_server_restart_mid_run_loses_nothing_and_duplicates_nothing",
+            "PROJECTOR_TEST_NEO4J_URI names a server this test did not start, so it cannot restart it",
         );
         return;
     }

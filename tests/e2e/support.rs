@@ -178,3 +178,10 @@ impl Drop for Reaped {
         }
     }
 }
+
+/// Says loudly that a test (or part of one) did not run, and why. Written
+/// straight to stderr, past the test harness's capture, so a green run shows it.
+pub fn skipped(what: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {what}: {why} ***\n");
+}
