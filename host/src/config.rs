@@ -66,6 +66,11 @@ pub struct LaneConfig {
     pub retry_cap_ms: Option<u64>,
     pub park: Option<ParkMode>,
     pub quarantine_after: Option<u32>,
+    /// Only in `[projections.NAME]`, with an EventStoreDB source: the
+    /// projection consumes this group of a persistent subscription to `$all`
+    /// (created if missing, consumer strategy Pinned) instead of the shared
+    /// catch-up subscription, so that several hosts can share its events.
+    pub group: Option<String>,
 }
 
 impl Default for Config {
@@ -93,7 +98,27 @@ impl Config {
             None => return Ok(Self::default()),
         };
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+        let config: Self = toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))?;
+        config.check().with_context(|| format!("config {} is not valid", path.display()))?;
+        Ok(config)
+    }
+
+    /// What the types alone cannot refuse.
+    pub fn check(&self) -> Result<()> {
+        if self.lanes.group.is_some() {
+            anyhow::bail!("`group` belongs in `[projections.NAME]`: a group is one projection's persistent subscription");
+        }
+        for (name, own) in &self.projections {
+            if own.group.as_deref().is_some_and(|g| g.trim().is_empty()) {
+                anyhow::bail!("projection `{name}` has an empty `group`");
+            }
+        }
+        Ok(())
+    }
+
+    /// The persistent-subscription group a projection consumes, if any.
+    pub fn group(&self, projection: &str) -> Option<&str> {
+        self.projections.get(projection).and_then(|p| p.group.as_deref())
     }
 
     /// The lane settings of one projection: its overrides over the defaults.
@@ -113,6 +138,7 @@ impl Config {
             },
             park_mode: own.park.or(self.lanes.park).unwrap_or_default(),
             quarantine_after: own.quarantine_after.or(self.lanes.quarantine_after).unwrap_or(DEFAULT_QUARANTINE_AFTER),
+            settle: None,
         }
     }
 }
@@ -131,6 +157,15 @@ mod tests {
         assert_eq!((p.lanes, p.retry.attempts, p.park_mode), (1, 2, ParkMode::Event));
         let other = config.lane_settings("other");
         assert_eq!((other.lanes, other.park_mode), (4, ParkMode::KeyTail));
+    }
+
+    #[test]
+    fn a_group_belongs_to_one_projection() {
+        let config: Config = toml::from_str("[projections.p]\ngroup = \"p-hosts\"\n").unwrap();
+        assert_eq!((config.group("p"), config.group("q")), (Some("p-hosts"), None));
+        config.check().unwrap();
+        let shared: Config = toml::from_str("[lanes]\ngroup = \"all\"\n").unwrap();
+        assert!(shared.check().unwrap_err().to_string().contains("[projections.NAME]"));
     }
 
     #[test]

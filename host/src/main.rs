@@ -459,6 +459,7 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
             writeln!(out, "{}", serde_json::to_string_pretty(&record)?)?;
         }
         ParkedCommand::Replay { id, all: _, projection } => {
+            let only = projection.clone();
             let which = id.map_or(Which::All { projection }, Which::One);
             let plugins = projector::app::load_plugins(config)?;
             let deadline = projector::runtime::limits::DEFAULT_CALL_DEADLINE;
@@ -466,6 +467,14 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
             writeln!(out, "replayed {} events; {} still parked", report.replayed, report.still_parked)?;
             for failure in &report.failures {
                 writeln!(out, "  {failure}")?;
+            }
+            // Projections on a persistent subscription: the server holds its own
+            // copy of what the host parked; its replay drains it (what the
+            // replay above released comes back as applied and is confirmed).
+            let groups = config.projections.iter().filter_map(|(name, p)| Some((name, p.group.as_deref()?)));
+            for (name, group) in groups.filter(|(name, _)| id.is_none() && only.as_ref().is_none_or(|o| o == *name)) {
+                projector::source::esdb::persistent::replay_parked(&config.source, group)?;
+                writeln!(out, "asked the server to deliver the events parked in group `{group}` ({name}) again; running hosts take them up")?;
             }
         }
         ParkedCommand::Discard { id, reason } => {

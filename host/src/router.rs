@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use crate::lanes::{lane_of, partition_key, LaneItem, LaneSet};
 use crate::plugins::{ProjectionPlugin, Slot, UpcasterChain};
+use crate::source::settle::{Settled, Settlement};
 use crate::source::Source;
 
 /// How many events one read from the source returns at most.
@@ -45,6 +46,9 @@ impl Router {
     /// or `stop`; returns the position it read through.
     pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
         let mut next = self.routes.iter().map(|r| r.lanes.checkpoint()).min().unwrap_or(0);
+        // A source that must be told what became of each event keeps no global
+        // order: every event it delivers is routed, whatever its position.
+        let settler = source.settler();
         while !stop.load(Ordering::Relaxed) {
             for route in &mut self.routes {
                 if route.slot.resume_pending() {
@@ -76,10 +80,17 @@ impl Router {
                     let upcast = self.upcasters.upcast(event.clone());
                     (Some(event), upcast)
                 };
+                let mut parts = Some(0);
                 for route in &self.routes {
-                    if position >= route.lanes.next {
-                        route.dispatch(original.as_ref(), &upcast)?;
+                    if settler.is_some() || position >= route.lanes.next {
+                        let taken = route.dispatch(original.as_ref(), &upcast)?;
+                        parts = parts.zip(taken).map(|(a, b)| a + b);
                     }
+                }
+                // An event a quarantined projection did not take stays unsettled:
+                // the server delivers it again later.
+                if let (Some(settler), Some(parts)) = (&settler, parts) {
+                    let _ = settler.send(Settled { position, settlement: Settlement::Dispatched(parts) });
                 }
             }
             next = last + 1;
@@ -93,15 +104,17 @@ impl Router {
 }
 
 impl Route {
-    /// Hands the (upcast) event to its lane; `original` is given when upcasters ran.
-    fn dispatch(&self, original: Option<&crate::Event>, upcast: &Result<Vec<crate::Event>, String>) -> Result<()> {
+    /// Hands the (upcast) event to its lanes; `original` is given when
+    /// upcasters ran. Returns how many lane items it made, or `None` when the
+    /// projection is quarantined and took nothing.
+    fn dispatch(&self, original: Option<&crate::Event>, upcast: &Result<Vec<crate::Event>, String>) -> Result<Option<u32>> {
         if self.slot.is_quarantined() {
             // A quarantined projection gets nothing more in this run; its
             // checkpoint stays before the first event it did not get.
             if let Some(position) = original.map(|e| e.position).or_else(|| upcast.as_ref().ok().and_then(|e| e.first()).map(|e| e.position)) {
                 self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).hold(position);
             }
-            return Ok(());
+            return Ok(None);
         }
         let items: Vec<LaneItem> = match upcast {
             Ok(events) => events
@@ -121,6 +134,7 @@ impl Route {
             },
         };
         let lanes = self.lanes.senders.len();
+        let parts = items.len() as u32;
         for item in items {
             let lane = lane_of(item.key.as_deref().unwrap_or(&item.event.stream), lanes);
             self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).dispatched(item.event.position);
@@ -128,6 +142,6 @@ impl Route {
                 anyhow::bail!("lane {lane} of projection {} stopped unexpectedly", self.plugin.name());
             }
         }
-        Ok(())
+        Ok(Some(parts))
     }
 }

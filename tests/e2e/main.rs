@@ -5,6 +5,7 @@ mod support;
 
 mod interview;
 mod languages;
+mod groups;
 mod loading;
 mod memory;
 mod neo4j;

@@ -13,6 +13,7 @@ use super::{batch, LaneItem, LaneSettings, Progress};
 use crate::checkpoint::Tracker;
 use crate::outcome::Outcome;
 use crate::parking::{ParkMode, Parked};
+use crate::source::settle::{Settled, Settlement};
 use crate::plugins::{ProjectionInstance, ProjectionPlugin, Slot};
 use crate::sink::{Applied, Commit, ProjectionState, Sink, SinkError};
 use crate::Event;
@@ -38,6 +39,9 @@ pub struct Lane {
     /// Keys with a parked event -> that event's position.
     blocked: HashMap<String, u64>,
 }
+
+/// Keys whose guard a lane keeps in memory at most; past it the cache starts over.
+pub const GUARD_CACHE_LIMIT: usize = 65_536;
 
 /// What the lane decided for one event, and after how many tries.
 struct Decision {
@@ -74,7 +78,9 @@ impl Lane {
             sink,
             tracker,
             progress,
-            high_water: state.high_water,
+            // Under a persistent subscription another host may have applied
+            // events of a key since this one started: always ask the guards.
+            high_water: if settings.settle.is_some() { u64::MAX } else { state.high_water },
             guards: HashMap::new(),
             blocked,
         })
@@ -128,6 +134,7 @@ impl Lane {
             self.isolate(&items, &mut decisions, checkpoint);
         }
         self.tracker().completed(&positions);
+        self.remember_guards(&items, &decisions);
         let parked = decisions.iter().filter(|d| matches!(d.outcome, Outcome::Park(_))).count();
         for (item, d) in items.iter().zip(&decisions) {
             if let (Outcome::Park(_), Some(key)) = (&d.outcome, &item.key) {
@@ -138,6 +145,16 @@ impl Lane {
         }
         let skipped = decisions.iter().filter(|d| d.outcome == Outcome::Skip).count();
         self.progress.add(items.len(), parked, skipped);
+        if let Some(settle) = &self.settings.settle {
+            for (item, d) in items.iter().zip(&decisions) {
+                let settlement = match &d.outcome {
+                    Outcome::Park(reason) => Settlement::Parked(reason.clone()),
+                    _ => Settlement::Done,
+                };
+                // A closed settler means the source is gone; the server delivers the event again.
+                let _ = settle.send(Settled { position: item.event.position, settlement });
+            }
+        }
     }
 
     /// Tells the slot which events the plugin failed, and quarantines the
@@ -239,6 +256,22 @@ impl Lane {
                     blocked_now.insert(key, item.event.position);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Keeps the cached guards of committed keys current: a source that
+    /// delivers again (a persistent subscription) asks about any position.
+    fn remember_guards(&mut self, items: &[LaneItem], decisions: &[Decision]) {
+        if self.guards.len() > GUARD_CACHE_LIMIT {
+            // The sink holds every guard; the cache is only a shortcut.
+            self.guards.clear();
+        }
+        for (item, d) in items.iter().zip(decisions) {
+            if let (Outcome::Apply(_), Some(key)) = (&d.outcome, &item.key) {
+                if let Some(guard) = self.guards.get_mut(key) {
+                    *guard = Some(guard.map_or(item.event.position, |g| g.max(item.event.position)));
+                }
             }
         }
     }

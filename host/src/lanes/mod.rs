@@ -23,6 +23,7 @@ use crate::checkpoint::Tracker;
 use crate::parking::ParkMode;
 use crate::plugins::Slot;
 use crate::sink::{Commit, Sink, SinkError};
+use crate::source::settle::Settler;
 use crate::Event;
 
 /// How many events may wait in one lane's queue; the router blocks when it is
@@ -50,6 +51,9 @@ pub struct LaneSettings {
     pub call_deadline: Duration,
     /// Failures in a row that quarantine the projection (0: never).
     pub quarantine_after: u32,
+    /// Set when the source must be told what became of each event (a
+    /// persistent subscription): each lane settles its items after its commit.
+    pub settle: Option<Settler>,
 }
 
 /// Counts shared with whoever shows progress.

@@ -5,6 +5,7 @@ pub mod embedded;
 pub mod esdb;
 mod interest;
 mod new_event;
+pub mod settle;
 
 use anyhow::{bail, Result};
 
@@ -23,6 +24,14 @@ pub trait Source: Send {
     /// source holds (the embedded log: always; a server: once it says so).
     fn caught_up(&self) -> bool {
         true
+    }
+
+    /// For a source that delivers each event until told what became of it (an
+    /// EventStoreDB persistent subscription): where the router and the lanes
+    /// settle each event. Such a source keeps no global order (it may deliver
+    /// an event again), so its router does not skip events by position.
+    fn settler(&self) -> Option<settle::Settler> {
+        None
     }
 
     /// How many events the source holds, when it can tell cheaply (for progress bars).
@@ -47,6 +56,15 @@ pub fn open(url: &str, interest: &Interest) -> Result<Box<dyn Source>> {
         Scheme::Embedded(path) => Box::new(embedded::EmbeddedLog::open(path.as_ref())?),
         Scheme::Esdb => Box::new(esdb::EsdbSource::open(url, interest)?),
     })
+}
+
+/// Opens a persistent-subscription group on the EventStoreDB server a URL
+/// names, to read what `interest` wants (one projection's share of it).
+pub fn open_group(url: &str, group: &str, interest: &Interest) -> Result<Box<dyn Source>> {
+    match scheme(url)? {
+        Scheme::Esdb => Ok(Box::new(esdb::persistent::GroupSource::open(url, group, interest)?)),
+        Scheme::Embedded(_) => bail!("group `{group}` needs an EventStoreDB source (persistent subscriptions are a server's), but the source is `{url}`: remove `group` or use `esdb://...`"),
+    }
 }
 
 /// Opens the event store a URL names, to write to it.

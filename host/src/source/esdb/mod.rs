@@ -15,6 +15,7 @@ pub mod connection;
 pub mod feed;
 pub mod filter;
 pub mod mapping;
+pub mod persistent;
 pub mod position;
 mod reader;
 pub mod writer;
