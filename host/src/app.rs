@@ -183,6 +183,8 @@ impl Pipeline {
         until: Until,
         stop: &AtomicBool,
     ) -> Result<RunReport> {
+        // A group's source outlives its lanes, so that their last verdicts reach the server.
+        let mut closing = Vec::new();
         let routed = std::thread::scope(|scope| {
             let mut threads = Vec::new();
             for (name, router) in &mut self.grouped {
@@ -193,7 +195,7 @@ impl Pipeline {
                     if routed.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
-                    routed
+                    (routed, source)
                 })?;
                 threads.push(thread);
             }
@@ -204,10 +206,13 @@ impl Pipeline {
             if shared.is_err() {
                 stop.store(true, Ordering::Relaxed);
             }
+            let mut grouped = Ok(0);
             for thread in threads {
-                thread.join().map_err(|_| anyhow::anyhow!("a router thread panicked"))??;
+                let (routed, source) = thread.join().map_err(|_| anyhow::anyhow!("a router thread panicked"))?;
+                closing.push(source);
+                grouped = grouped.and(routed);
             }
-            shared
+            shared.and_then(|read| grouped.map(|_| read))
         });
         let mut quarantined = Vec::new();
         let routes = self.shared.routes.into_iter().chain(self.grouped.into_iter().flat_map(|(_, r)| r.routes));
@@ -219,6 +224,7 @@ impl Pipeline {
             let checkpoint = route.lanes.finish()?;
             tracing::info!(projection = %name, checkpoint, "projection stopped");
         }
+        drop(closing);
         let read_through = routed?;
         let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         Ok(RunReport {

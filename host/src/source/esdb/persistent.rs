@@ -68,7 +68,8 @@ pub struct GroupSource {
     connection: Connection,
     group: String,
     items: mpsc::Receiver<Item>,
-    settler: Settler,
+    /// Taken when the source closes: the task ends once every settler is gone.
+    settler: Option<Settler>,
     task: tokio::task::JoinHandle<()>,
     quiet: bool,
 }
@@ -89,7 +90,7 @@ impl GroupSource {
             connection.server.clone(),
         ));
         tracing::info!(server = %connection.server, group, filter = %filter, "consuming a persistent subscription to $all");
-        Ok(Self { connection, group: group.to_owned(), items, settler, task, quiet: false })
+        Ok(Self { connection, group: group.to_owned(), items, settler: Some(settler), task, quiet: false })
     }
 }
 
@@ -115,7 +116,7 @@ pub fn replay_parked(url: &str, group: &str) -> Result<()> {
         .map_err(|e| anyhow!("cannot replay the parked events of group `{group}` on {}: {e}", connection.server))
 }
 
-/// Consumes the group until the reader hangs up: events to the reader,
+/// Consumes the group until the source closes: events to the reader,
 /// verdicts to the server; after a dropped connection it joins again, with
 /// backoff (the server delivers again what had no verdict).
 async fn consume(
@@ -149,7 +150,7 @@ enum Next {
     Settled(Option<Settled>),
 }
 
-/// One connection's life. `Ok` when the reader hung up.
+/// One connection's life. `Ok` when every settler is gone (the source closed).
 async fn serve(
     subscription: &mut PersistentSubscription,
     ledger: &mut Ledger<uuid::Uuid>,
@@ -182,9 +183,10 @@ async fn serve(
                     }
                     Err(why) => Item::Fatal(why),
                 };
-                if to.send(item).await.is_err() {
-                    return Ok(());
-                }
+                // A closed reader is a source closing: what it no longer takes
+                // gets no verdict (the server delivers it again), while the
+                // verdicts still queued go out until the lanes' settlers are gone.
+                let _ = to.send(item).await;
             }
         }
     }
@@ -232,13 +234,24 @@ impl Source for GroupSource {
     }
 
     fn settler(&self) -> Option<Settler> {
-        Some(self.settler.clone())
+        self.settler.clone()
     }
 }
 
+/// How long a closing source waits for the last verdicts to reach the server.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 impl Drop for GroupSource {
+    /// Passes on the verdicts still queued (the lanes have finished, so no more
+    /// come), then leaves the group; what has no verdict the server delivers again.
     fn drop(&mut self) {
-        self.task.abort();
+        self.settler = None;
+        self.items.close();
+        let task = &mut self.task;
+        if self.connection.runtime.block_on(async { tokio::time::timeout(CLOSE_WAIT, task).await }).is_err() {
+            tracing::warn!(group = %self.group, "the last verdicts did not reach the server in time; it delivers those events again");
+            self.task.abort();
+        }
     }
 }
 
