@@ -218,10 +218,12 @@ impl Pipeline {
         let routes = self.shared.routes.into_iter().chain(self.grouped.into_iter().flat_map(|(_, r)| r.routes));
         for route in routes {
             let name = route.plugin.name().to_owned();
+            let checkpoint = route.lanes.finish()?;
+            // After the lanes finish: the events still queued when the router
+            // stopped may be the ones that quarantine the projection.
             if let Some(reason) = route.slot.quarantined() {
                 quarantined.push((name.clone(), reason));
             }
-            let checkpoint = route.lanes.finish()?;
             tracing::info!(projection = %name, checkpoint, "projection stopped");
         }
         drop(closing);

@@ -109,6 +109,7 @@ fn every_event_of_a_group_gets_one_verdict_and_redeliveries_change_nothing() {
     let report = run_with(&grouped.config, &grouped.plugins(), &mut stand, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
 
     assert_eq!(grouped.graph_set(), ordered.graph_set(), "the read model of a run in position order");
+    println!("{} events, {} deliveries, {} skipped by their guards", stand.log.len(), stand.deliveries, report.skipped);
     assert!(stand.deliveries > stand.log.len() + 40, "the stand delivered again ({} deliveries of {} events)", stand.deliveries, stand.log.len());
     assert!(report.skipped > 0, "deliveries of committed events are skipped by their guards");
     let parked: BTreeSet<u64> = grouped.parked().iter().map(|p| p.position).collect();
