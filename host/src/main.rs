@@ -180,7 +180,9 @@ enum ParkedCommand {
     /// One parked event in full: its error, attempts and the event itself
     Show { id: i64 },
     /// Handle parked events again through the current plugin version; the
-    /// events parked behind one are released in order
+    /// events parked behind one are released in order. With --all, a projection
+    /// that reads a persistent-subscription group also has the server deliver
+    /// the group's parked events again
     Replay {
         /// The parked event to replay (the first failure of its key)
         #[arg(required_unless_present = "all", conflicts_with = "all")]
