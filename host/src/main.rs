@@ -366,7 +366,7 @@ fn import(config: &Config, file: &std::path::Path) -> Result<()> {
         chunk.push(event);
         if chunk.len() == IMPORT_CHUNK {
             log.write(&chunk, ExpectedRevision::Any)?;
-    imported += chunk.len();
+            imported += chunk.len();
             chunk.clear();
         }
     }

@@ -129,10 +129,6 @@ impl Source for EmbeddedLog {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    fn count(&mut self) -> Result<Option<u64>> {
-        EmbeddedLog::count(self).map(Some)
-    }
 }
 
 impl Writer for EmbeddedLog {

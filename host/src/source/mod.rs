@@ -33,11 +33,6 @@ pub trait Source: Send {
     fn settler(&self) -> Option<settle::Settler> {
         None
     }
-
-    /// How many events the source holds, when it can tell cheaply (for progress bars).
-    fn count(&mut self) -> Result<Option<u64>> {
-        Ok(None)
-    }
 }
 
 /// Where `import` and `append` write.

@@ -32,6 +32,22 @@ pub enum Item {
     Fatal(String),
 }
 
+/// The next item for a read that has `got` events so far: one already
+/// waiting, or, while it has none, one that comes before `deadline`. `None`:
+/// the read is done. An error: the feed has ended.
+pub fn next_item(runtime: &tokio::runtime::Runtime, items: &mut mpsc::Receiver<Item>, got: usize, deadline: std::time::Instant) -> Result<Option<Item>, ()> {
+    match items.try_recv() {
+        Ok(item) => Ok(Some(item)),
+        Err(mpsc::error::TryRecvError::Disconnected) => Err(()),
+        Err(mpsc::error::TryRecvError::Empty) if got > 0 || std::time::Instant::now() >= deadline => Ok(None),
+        Err(mpsc::error::TryRecvError::Empty) => match runtime.block_on(tokio::time::timeout_at(deadline.into(), items.recv())) {
+            Ok(Some(item)) => Ok(Some(item)),
+            Ok(None) => Err(()),
+            Err(_) => Ok(None),
+        },
+    }
+}
+
 /// The wait before resubscription number `failures` (1 for the first).
 pub fn backoff(failures: u32) -> Duration {
     let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);

@@ -206,17 +206,9 @@ impl Source for GroupSource {
         let mut events = Vec::new();
         let deadline = Instant::now() + QUIET;
         while events.len() < max {
-            let item = match self.items.try_recv() {
-                Ok(item) => item,
-                Err(mpsc::error::TryRecvError::Disconnected) => bail!("the persistent subscription `{}` on {} ended", self.group, self.connection.server),
-                Err(mpsc::error::TryRecvError::Empty) if !events.is_empty() => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match self.connection.runtime.block_on(tokio::time::timeout_at(deadline.into(), self.items.recv())) {
-                        Ok(Some(item)) => item,
-                        Ok(None) => bail!("the persistent subscription `{}` on {} ended", self.group, self.connection.server),
-                        Err(_) => break,
-                    }
-                }
+            let next = feed::next_item(&self.connection.runtime, &mut self.items, events.len(), deadline);
+            let Some(item) = next.map_err(|()| anyhow!("the persistent subscription `{}` on {} ended", self.group, self.connection.server))? else {
+                break;
             };
             match item {
                 Item::Event(event) => events.push(event),

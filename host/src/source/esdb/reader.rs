@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
-use tokio::sync::mpsc::{self, error::TryRecvError};
+use anyhow::{anyhow, bail, Result};
+use tokio::sync::mpsc;
 
 use super::connection::Connection;
 use super::feed::{self, Item};
@@ -84,19 +84,8 @@ impl Source for EsdbSource {
         let feed = self.feed.as_mut().expect("subscribed above");
         let deadline = Instant::now() + if feed.caught_up { Duration::ZERO } else { CATCH_UP_WAIT };
         while events.len() < max {
-            let item = match feed.items.try_recv() {
-                Ok(item) => item,
-                Err(TryRecvError::Disconnected) => bail!("the subscription to {} ended", self.connection.server),
-                Err(TryRecvError::Empty) if !events.is_empty() || Instant::now() >= deadline => break,
-                Err(TryRecvError::Empty) => {
-                    let wait = tokio::time::timeout_at(deadline.into(), feed.items.recv());
-                    match self.connection.runtime.block_on(wait) {
-                        Ok(Some(item)) => item,
-                        Ok(None) => bail!("the subscription to {} ended", self.connection.server),
-                        Err(_) => break,
-                    }
-                }
-            };
+            let next = feed::next_item(&self.connection.runtime, &mut feed.items, events.len(), deadline);
+            let Some(item) = next.map_err(|()| anyhow!("the subscription to {} ended", self.connection.server))? else { break };
             match item {
                 Item::Event(event) if event.position >= from => {
                     feed.next = event.position + 1;
