@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::config::Config;
 use crate::lanes::{LaneSet, Progress};
-use crate::plugins::{Plugins, ProjectionPlugin, Slot, UpcasterChain};
+use crate::plugins::{Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin};
 use crate::router::{Route, Router, Until};
 use crate::sink::Sink;
 use crate::source::settle::Settler;
@@ -97,25 +97,18 @@ pub fn run_with(
     stop: &AtomicBool,
     progress: Arc<Progress>,
 ) -> Result<RunReport> {
+    // A source that settles (tests, tools) settles for every projection it feeds.
     let settlers = match source.settler() {
-        // A source that settles feeds every projection as their group.
         Some(settler) => plugins.projections.iter().map(|p| (p.name().to_owned(), settler.clone())).collect(),
         None => HashMap::new(),
     };
-    let pipeline = Pipeline::start_with_groups(config, plugins, sink, progress, &settlers)?;
-    if settlers.is_empty() {
-        pipeline.run(source, until, stop)
-    } else {
-        pipeline.run_one_group(source, until, stop)
-    }
+    Pipeline::start_with_groups(config, plugins, sink, progress, &settlers)?.run(source, until, stop)
 }
 
 /// Lanes started for every projection, waiting for the routers to feed them.
 pub struct Pipeline {
-    /// Routes the projections that share the source.
-    shared: Router,
-    /// One router per projection that reads its own group.
-    grouped: Vec<(String, Router)>,
+    routes: Vec<Route>,
+    upcasters: Vec<Arc<UpcasterPlugin>>,
     swapper: Arc<Swapper>,
     progress: Arc<Progress>,
     started: Instant,
@@ -127,7 +120,7 @@ impl Pipeline {
     }
 
     /// Starts lanes for every projection; those in `groups` settle each event
-    /// with the settler given and get a router of their own.
+    /// with the settler given.
     pub fn start_with_groups(
         config: &Config,
         plugins: &Plugins,
@@ -136,8 +129,7 @@ impl Pipeline {
         groups: &HashMap<String, Settler>,
     ) -> Result<Self> {
         let started = Instant::now();
-        let mut shared = Vec::new();
-        let mut grouped = Vec::new();
+        let mut routes = Vec::new();
         let mut slots = Vec::new();
         for plugin in &plugins.projections {
             let mut settings = config.lane_settings(plugin.name());
@@ -145,16 +137,13 @@ impl Pipeline {
             let slot = Arc::new(Slot::new(plugin.clone(), settings.lanes.max(1), settings.call_deadline));
             let lanes = LaneSet::start(slot.clone(), sink.clone(), &settings, progress.clone())?;
             tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, from = lanes.resumed_from, "projection started");
-            let route = Route { plugin: plugin.clone(), slot: slot.clone(), lanes };
-            match settings.settle {
-                Some(_) => grouped.push((plugin.name().to_owned(), Router { routes: vec![route], upcasters: UpcasterChain::new(&plugins.upcasters)? })),
-                None => shared.push(route),
-            }
+            routes.push(Route { plugin: plugin.clone(), slot: slot.clone(), lanes });
             slots.push(slot);
         }
-        let shared = Router { routes: shared, upcasters: UpcasterChain::new(&plugins.upcasters)? };
+        // Refuse conflicting upcasters now, before any event is read.
+        UpcasterChain::new(&plugins.upcasters)?;
         let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink));
-        Ok(Self { shared, grouped, swapper, progress, started })
+        Ok(Self { routes, upcasters: plugins.upcasters.clone(), swapper, progress, started })
     }
 
     /// What swaps builds in this pipeline's lanes.
@@ -167,55 +156,57 @@ impl Pipeline {
         self.run_with_groups(Some(source), HashMap::new(), until, stop)
     }
 
-    /// Runs one group's projections from `source` (tests and tools).
-    fn run_one_group(mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<RunReport> {
-        let grouped = std::mem::take(&mut self.grouped);
-        self.shared.routes.extend(grouped.into_iter().flat_map(|(_, r)| r.routes));
-        self.run_with_groups(Some(source), HashMap::new(), until, stop)
-    }
-
-    /// Runs every router: the shared one here on `source`, each group's on a
-    /// thread of its own on its source. When one fails, the others are stopped.
+    /// Runs the projections: each one with a source in `groups` on a router
+    /// thread of its own, the rest on one router here, reading `source`. When
+    /// one router fails, the others are stopped.
     pub fn run_with_groups(
-        mut self,
+        self,
         source: Option<&mut dyn Source>,
         mut groups: HashMap<String, Box<dyn Source>>,
         until: Until,
         stop: &AtomicBool,
     ) -> Result<RunReport> {
-        // A group's source outlives its lanes, so that their last verdicts reach the server.
-        let mut closing = Vec::new();
+        let (mut grouped, mut shared) = (Vec::new(), Vec::new());
+        for route in self.routes {
+            match groups.remove(route.plugin.name()) {
+                Some(source) => grouped.push((Router { routes: vec![route], upcasters: UpcasterChain::new(&self.upcasters)? }, source)),
+                None => shared.push(route),
+            }
+        }
+        let mut shared = Router { routes: shared, upcasters: UpcasterChain::new(&self.upcasters)? };
         let routed = std::thread::scope(|scope| {
             let mut threads = Vec::new();
-            for (name, router) in &mut self.grouped {
-                let source = groups.remove(name.as_str()).with_context(|| format!("no source for the group of projection {name}"))?;
-                let thread = std::thread::Builder::new().name(format!("{name}-router")).spawn_scoped(scope, move || {
-                    let mut source = source;
+            for (router, source) in &mut grouped {
+                let name = format!("{}-router", router.routes[0].plugin.name());
+                let thread = std::thread::Builder::new().name(name).spawn_scoped(scope, move || {
                     let routed = router.run(source.as_mut(), until, stop);
                     if routed.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
-                    (routed, source)
+                    routed
                 })?;
                 threads.push(thread);
             }
-            let shared = match source {
-                Some(source) if !self.shared.routes.is_empty() => self.shared.run(source, until, stop),
+            let read = match source {
+                Some(source) if !shared.routes.is_empty() => shared.run(source, until, stop),
                 _ => Ok(0),
             };
-            if shared.is_err() {
+            if read.is_err() {
                 stop.store(true, Ordering::Relaxed);
             }
-            let mut grouped = Ok(0);
+            let mut others = Ok(0);
             for thread in threads {
-                let (routed, source) = thread.join().map_err(|_| anyhow::anyhow!("a router thread panicked"))?;
-                closing.push(source);
-                grouped = grouped.and(routed);
+                others = others.and(thread.join().map_err(|_| anyhow::anyhow!("a router thread panicked"))?);
             }
-            shared.and_then(|read| grouped.map(|_| read))
+            read.and_then(|read| others.map(|_| read))
         });
         let mut quarantined = Vec::new();
-        let routes = self.shared.routes.into_iter().chain(self.grouped.into_iter().flat_map(|(_, r)| r.routes));
+        // A group's source outlives its lanes, so that their last verdicts reach the server.
+        let (mut routes, mut closing) = (shared.routes, Vec::new());
+        for (router, source) in grouped {
+            routes.extend(router.routes);
+            closing.push(source);
+        }
         for route in routes {
             let name = route.plugin.name().to_owned();
             let checkpoint = route.lanes.finish()?;
