@@ -91,3 +91,30 @@ fn scheme(url: &str) -> Result<Scheme<'_>> {
         _ => bail!("source `{url}` is not a source URL: use {SCHEMES}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of<T>(result: Result<T>) -> String {
+        result.err().map(|e| format!("{e:#}")).expect("an error")
+    }
+
+    #[test]
+    fn a_url_that_names_no_source_is_refused_with_the_schemes_that_work() {
+        for url in ["postgres://x", "embedded:", "events.db"] {
+            let err = error_of(open(url, &Interest::everything()));
+            assert!(err.contains("is not a source URL") && err.contains("esdb://HOST:PORT?tls=false"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_group_needs_an_eventstoredb_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("embedded:{}", dir.path().join("events.db").display());
+        let err = error_of(open_group(&url, "g", &Interest::everything()));
+        assert!(err.contains("group `g` needs an EventStoreDB source"), "{err}");
+        assert_eq!(count(&url).unwrap(), Some(0));
+        assert_eq!(count("esdb://127.0.0.1:1?tls=false").unwrap(), None, "a server is not asked");
+    }
+}
