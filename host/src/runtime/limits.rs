@@ -34,6 +34,14 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
 /// build is swapped in or the host restarts (config: `quarantine_after`; 0: never).
 pub const DEFAULT_QUARANTINE_AFTER: u32 = 100;
 
+/// The longest log line a plugin may write; the rest of a longer line is cut,
+/// and the line says how much.
+pub const MAX_LOG_LINE_BYTES: usize = 4 << 10;
+
+/// The most log lines one call into a plugin may write (a batch is one call);
+/// the excess is dropped, and one line after the call says how much.
+pub const MAX_LOG_LINES_PER_CALL: u32 = 64;
+
 /// The most mutations one event may cause; more fails the event, permanently.
 pub const MAX_MUTATIONS_PER_EVENT: usize = 10_000;
 

@@ -19,7 +19,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, W
 
 use super::bindings::{handler, log, upcasting};
 use super::engine::engine;
-use super::limits::{deadline_ticks, MAX_MEMORY_BYTES, MAX_TABLE_ELEMENTS};
+use super::limits::{deadline_ticks, MAX_LOG_LINES_PER_CALL, MAX_LOG_LINE_BYTES, MAX_MEMORY_BYTES, MAX_TABLE_ELEMENTS};
 
 /// Wasm frames kept in a trap's description.
 const MAX_TRAP_FRAMES: usize = 3;
@@ -34,6 +34,15 @@ pub struct PluginState {
     limits: StoreLimits,
     wasi: WasiCtx,
     table: ResourceTable,
+    log: LogBudget,
+}
+
+/// What the current call has written to the log, and what it was refused.
+#[derive(Debug, Default)]
+struct LogBudget {
+    lines: u32,
+    dropped_lines: u64,
+    dropped_bytes: u64,
 }
 
 impl WasiView for PluginState {
@@ -80,6 +89,13 @@ fn empty_wasi() -> WasiCtx {
 
 impl log::Host for PluginState {
     fn write(&mut self, level: log::Level, message: String) {
+        if self.log.lines >= MAX_LOG_LINES_PER_CALL {
+            self.log.dropped_lines += 1;
+            self.log.dropped_bytes += message.len() as u64;
+            return;
+        }
+        self.log.lines += 1;
+        let message = cut(message);
         let plugin = self.plugin.as_str();
         match level {
             log::Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -88,6 +104,21 @@ impl log::Host for PluginState {
             log::Level::Error => tracing::error!(plugin, "{message}"),
         }
     }
+}
+
+/// A log line cut to `MAX_LOG_LINE_BYTES`, at a character boundary.
+fn cut(mut message: String) -> String {
+    if message.len() <= MAX_LOG_LINE_BYTES {
+        return message;
+    }
+    let mut end = MAX_LOG_LINE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = message.len() - end;
+    message.truncate(end);
+    message.push_str(&format!(" ... ({cut} more bytes cut: a log line holds at most {MAX_LOG_LINE_BYTES})"));
+    message
 }
 
 /// The imports a plugin may use: `log`, and WASI backed by the empty context.
@@ -118,6 +149,16 @@ impl Export for upcasting::Guest {
 /// A failed call: the instance trapped and has been replaced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trap(pub String);
+
+impl Trap {
+    /// Whether the call was interrupted at its deadline.
+    pub fn is_deadline(&self) -> bool {
+        self.0.starts_with(DEADLINE_EXCEEDED)
+    }
+}
+
+/// How a trap at the deadline is described.
+const DEADLINE_EXCEEDED: &str = "deadline exceeded";
 
 impl std::fmt::Display for Trap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,7 +191,13 @@ impl<G: Export> Sandbox<G> {
         }
         let guest = self.guest.as_ref().expect("renewed above");
         self.store.set_epoch_deadline(deadline_ticks(self.deadline));
-        match f(guest, &mut self.store) {
+        self.store.data_mut().log = LogBudget::default();
+        let result = f(guest, &mut self.store);
+        let budget = &self.store.data().log;
+        if budget.dropped_lines > 0 {
+            tracing::warn!(plugin = %self.plugin, dropped_lines = budget.dropped_lines, dropped_bytes = budget.dropped_bytes, "plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; the rest were dropped");
+        }
+        match result {
             Ok(r) => Ok(r),
             Err(error) => {
                 let trap = Trap(describe(&error, self.deadline));
@@ -177,7 +224,7 @@ fn instantiate<G: Export>(plugin: &str, pre: &InstancePre<PluginState>) -> Resul
         .table_elements(MAX_TABLE_ELEMENTS)
         .trap_on_grow_failure(true)
         .build();
-    let state = PluginState { plugin: plugin.to_owned(), limits, wasi: empty_wasi(), table: ResourceTable::new() };
+    let state = PluginState { plugin: plugin.to_owned(), limits, wasi: empty_wasi(), table: ResourceTable::new(), log: LogBudget::default() };
     let mut store = Store::new(engine(), state);
     store.limiter(|state| &mut state.limits);
     store.set_epoch_deadline(deadline_ticks(super::limits::DEFAULT_CALL_DEADLINE));
@@ -194,7 +241,7 @@ fn describe(error: &wasmtime::Error, deadline: Duration) -> String {
     let frames: Vec<String> = format!("{error:#}").lines().skip(1).take(MAX_TRAP_FRAMES).map(|l| l.trim().to_owned()).collect();
     let at = if frames.is_empty() { String::new() } else { format!(" (at {})", frames.join(" <- ")) };
     match trap {
-        Some(wasmtime::Trap::Interrupt) => format!("deadline exceeded: the call ran longer than {deadline:?}"),
+        Some(wasmtime::Trap::Interrupt) => format!("{DEADLINE_EXCEEDED}: the call ran longer than {deadline:?}"),
         Some(wasmtime::Trap::StackOverflow) => "stack overflow: the plugin recursed too deeply".into(),
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             format!("the plugin aborted (a panic or an unreachable instruction){at}")
