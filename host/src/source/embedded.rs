@@ -44,7 +44,10 @@ impl EmbeddedLog {
     /// event's stream, as a command handler would use it for one aggregate.
     /// Returns the position of each appended event.
     pub fn append(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Vec<u64>> {
-        let tx = self.conn.transaction()?;
+        // Immediate: the write lock is taken before the revisions are read, so a
+        // second appender waits for it (up to the busy timeout) instead of
+        // failing when its read snapshot goes stale.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut next_revision: HashMap<&str, u64> = HashMap::new();
         let mut positions = Vec::with_capacity(events.len());
         {
