@@ -53,7 +53,7 @@ fn main() {
     let swapper = pipeline.swapper();
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
-    let runner = std::thread::spawn(move || pipeline.run(&mut log, Until::Stopped, &stopping).unwrap());
+    let runner = std::thread::spawn(move || pipeline.run(&|_| Ok(Box::new(EmbeddedLog::open(&log_path)?)), Until::Stopped, &stopping).unwrap());
     for swap in 1..=SWAPS {
         let at = (swap * EVENTS / (SWAPS + 1)) as u64;
         while progress.handled.load(Ordering::Relaxed) < at {

@@ -21,6 +21,12 @@ pub const DEFAULT_ADMIN: &str = "127.0.0.1:7931";
 
 /// Lanes per projection, as in the deployment Projector grew out of.
 pub const DEFAULT_LANES: usize = 12;
+/// Workers per projection: as many as the machine has cores (and no more
+/// than it has lanes).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Events per handler call and per sink transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 256;
 /// How long a lane waits for a batch to fill once it has one event.
@@ -58,6 +64,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct LaneConfig {
     pub count: Option<usize>,
+    /// Threads that run the projection's lanes [default: the machine's cores].
+    pub workers: Option<usize>,
     pub batch_size: Option<usize>,
     pub batch_wait_ms: Option<u64>,
     pub call_deadline_ms: Option<u64>,
@@ -128,6 +136,7 @@ impl Config {
         let ms = Duration::from_millis;
         LaneSettings {
             lanes: own.count.or(self.lanes.count).unwrap_or(DEFAULT_LANES).max(1),
+            workers: own.workers.or(self.lanes.workers).unwrap_or_else(default_workers).max(1),
             batch_size: own.batch_size.or(self.lanes.batch_size).unwrap_or(DEFAULT_BATCH_SIZE).max(1),
             batch_wait: pick(|c| c.batch_wait_ms).map_or(DEFAULT_BATCH_WAIT, ms),
             call_deadline: pick(|c| c.call_deadline_ms).map_or(DEFAULT_CALL_DEADLINE, ms),

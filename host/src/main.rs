@@ -35,9 +35,12 @@ struct Cli {
     /// Directory for compiled plugins
     #[arg(long, global = true, env = "PROJECTOR_CACHE")]
     cache: Option<PathBuf>,
-    /// Lanes per projection [default: 12]
+    /// Lanes per projection: ordering units, events of one partition key stay on one lane [default: 12]
     #[arg(long, global = true, env = "PROJECTOR_LANES")]
     lanes: Option<usize>,
+    /// Worker threads per projection that run its lanes, each with its own plugin instance [default: the machine's cores]
+    #[arg(long, global = true, env = "PROJECTOR_WORKERS")]
+    workers: Option<usize>,
     /// Events per handler call and sink transaction [default: 256]
     #[arg(long, global = true, env = "PROJECTOR_BATCH_SIZE")]
     batch_size: Option<usize>,
@@ -273,6 +276,7 @@ fn config(cli: &Cli) -> Result<Config> {
         config.admin = a.clone();
     }
     config.lanes.count = cli.lanes.or(config.lanes.count);
+    config.lanes.workers = cli.workers.or(config.lanes.workers);
     config.lanes.batch_size = cli.batch_size.or(config.lanes.batch_size);
     Ok(config)
 }
@@ -464,8 +468,8 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
             let only = projection.clone();
             let which = id.map_or(Which::All { projection }, Which::One);
             let plugins = projector::app::load_plugins(config)?;
-            let deadline = projector::runtime::limits::DEFAULT_CALL_DEADLINE;
-            let report = replay(&plugins, sink.as_ref(), which, deadline)?;
+            let deadline = |projection: &str| config.lane_settings(projection).call_deadline;
+            let report = replay(&plugins, sink.as_ref(), which, &deadline)?;
             writeln!(out, "replayed {} events; {} still parked", report.replayed, report.still_parked)?;
             for failure in &report.failures {
                 writeln!(out, "  {failure}")?;

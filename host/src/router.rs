@@ -1,7 +1,8 @@
-//! The router reads the source in global order, runs the upcaster chain once per
-//! event, and hands each event to every projection that subscribes to it, on
-//! the lane its partition key picks. Blocking sends into bounded lane queues
-//! are the backpressure that keeps memory bounded.
+//! A projection's router: it reads the projection's own view of the source in
+//! global order, runs the upcaster chain, and hands each event the projection
+//! subscribes to to the lane its partition key picks. Every projection has a
+//! router of its own, so one that is slow, retrying or quarantined falls
+//! behind alone while the others read on; its lanes' bound is its backpressure.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::lanes::{lane_of, partition_key, LaneItem, LaneSet};
+use crate::lanes::{partition_key, LaneItem, LaneSet};
 use crate::plugins::{ProjectionPlugin, Slot, UpcasterChain};
-use crate::source::settle::{Settled, Settlement};
+use crate::source::settle::{Settled, Settlement, Settler};
 use crate::source::Source;
+use crate::Event;
 
 /// How many events one read from the source returns at most.
 pub const READ_BATCH: usize = 1024;
@@ -20,15 +22,11 @@ pub const READ_BATCH: usize = 1024;
 /// How long a following router sleeps when the source has nothing new.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// One projection as the router sees it.
-pub struct Route {
+/// One projection as its router drives it.
+pub struct Router {
     pub plugin: Arc<ProjectionPlugin>,
     pub slot: Arc<Slot>,
     pub lanes: LaneSet,
-}
-
-pub struct Router {
-    pub routes: Vec<Route>,
     pub upcasters: UpcasterChain,
 }
 
@@ -42,20 +40,31 @@ pub enum Until {
 }
 
 impl Router {
-    /// Routes events from the lowest checkpoint of its projections until `until`
-    /// or `stop`; returns the position it read through.
+    pub fn name(&self) -> &str {
+        self.plugin.name()
+    }
+
+    /// Routes events from the projection's checkpoint until `until` or
+    /// `stop`; returns the position it read through. On `stop` its workers
+    /// stop after their batches, whatever they wait for.
     pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
-        let mut next = self.routes.iter().map(|r| r.lanes.checkpoint()).min().unwrap_or(0);
+        let routed = self.route(source, until, stop);
+        if stop.load(Ordering::Relaxed) || routed.is_err() {
+            self.lanes.abandon();
+        }
+        routed
+    }
+
+    fn route(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
+        let mut next = self.lanes.checkpoint();
         // A source that must be told what became of each event keeps no global
         // order: every event it delivers is routed, whatever its position.
         let settler = source.settler();
         while !stop.load(Ordering::Relaxed) {
-            for route in &mut self.routes {
-                if route.slot.resume_pending() {
-                    route.lanes.restart()?;
-                    tracing::info!(projection = route.plugin.name(), from = route.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
-                    next = next.min(route.lanes.resumed_from);
-                }
+            if self.slot.resume_pending() {
+                self.lanes.restart()?;
+                tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
+                next = next.min(self.lanes.resumed_from);
             }
             let events = source.read(next, READ_BATCH)?;
             let Some(last) = events.last().map(|e| e.position) else {
@@ -66,82 +75,73 @@ impl Router {
                 if until == Until::CaughtUp {
                     break;
                 }
-                for route in &self.routes {
-                    route.lanes.flush(false)?;
-                }
+                self.lanes.flush(false)?;
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             };
+            let mut items = Vec::with_capacity(events.len());
             for event in events {
+                if settler.is_none() && event.position < self.lanes.next {
+                    continue;
+                }
                 let position = event.position;
-                let (original, upcast) = if self.upcasters.is_empty() {
-                    (None, Ok(vec![event]))
-                } else {
-                    let upcast = self.upcasters.upcast(event.clone());
-                    (Some(event), upcast)
-                };
-                let mut parts = Some(0);
-                for route in &self.routes {
-                    if settler.is_some() || position >= route.lanes.next {
-                        let taken = route.dispatch(original.as_ref(), &upcast)?;
-                        parts = parts.zip(taken).map(|(a, b)| a + b);
-                    }
-                }
-                // An event a quarantined projection did not take stays unsettled:
-                // the server delivers it again later.
-                if let (Some(settler), Some(parts)) = (&settler, parts) {
-                    let _ = settler.send(Settled { position, settlement: Settlement::Dispatched(parts) });
-                }
+                let parts = self.items(event, &mut items);
+                settle(settler.as_ref(), position, parts);
+            }
+            if !self.lanes.put(items, stop) {
+                break;
             }
             next = last + 1;
-            for route in &mut self.routes {
-                route.lanes.next = route.lanes.next.max(next);
-                route.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).read_through(next);
-            }
+            self.lanes.next = self.lanes.next.max(next);
+            self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).read_through(next);
         }
         Ok(next)
     }
-}
 
-impl Route {
-    /// Hands the (upcast) event to its lanes; `original` is given when
-    /// upcasters ran. Returns how many lane items it made, or `None` when the
-    /// projection is quarantined and took nothing.
-    fn dispatch(&self, original: Option<&crate::Event>, upcast: &Result<Vec<crate::Event>, String>) -> Result<Option<u32>> {
+    /// Adds the lane items of one event to `items`: none when the projection
+    /// does not subscribe to it, one, or (after an upcaster's split) several.
+    /// Returns how many, or `None` when the projection is quarantined and
+    /// took nothing.
+    fn items(&mut self, event: Event, items: &mut Vec<LaneItem>) -> Option<u32> {
         if self.slot.is_quarantined() {
             // A quarantined projection gets nothing more in this run; its
             // checkpoint stays before the first event it did not get.
-            if let Some(position) = original.map(|e| e.position).or_else(|| upcast.as_ref().ok().and_then(|e| e.first()).map(|e| e.position)) {
-                self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).hold(position);
-            }
-            return Ok(None);
+            self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).hold(event.position);
+            return None;
         }
-        let items: Vec<LaneItem> = match upcast {
-            Ok(events) => events
-                .iter()
-                .filter(|e| self.plugin.subscribes(e))
-                .map(|e| match partition_key(&self.plugin.manifest.partition_key, e) {
-                    Ok(key) => LaneItem { event: e.clone(), key: Some(key), failure: None },
-                    Err(why) => LaneItem { event: e.clone(), key: None, failure: Some(why) },
-                })
-                .collect(),
-            Err(why) => match original.filter(|e| self.plugin.subscribes(e)) {
-                Some(original) => {
-                    let key = partition_key(&self.plugin.manifest.partition_key, original).ok();
-                    vec![LaneItem { event: original.clone(), key, failure: Some(format!("upcast failed: {why}")) }]
+        let before = items.len();
+        if self.upcasters.is_empty() {
+            self.keyed(event, items);
+        } else {
+            match self.upcasters.upcast(event.clone()) {
+                Ok(upcast) => upcast.into_iter().for_each(|e| self.keyed(e, items)),
+                Err(why) if self.plugin.subscribes(&event) => {
+                    let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
+                    items.push(LaneItem { event, key, failure: Some(format!("upcast failed: {why}")) });
                 }
-                None => Vec::new(),
-            },
-        };
-        let lanes = self.lanes.senders.len();
-        let parts = items.len() as u32;
-        for item in items {
-            let lane = lane_of(item.key.as_deref().unwrap_or(&item.event.stream), lanes);
-            self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).dispatched(item.event.position);
-            if self.lanes.senders[lane].send(item).is_err() {
-                anyhow::bail!("lane {lane} of projection {} stopped unexpectedly", self.plugin.name());
+                Err(_) => {}
             }
         }
-        Ok(Some(parts))
+        Some((items.len() - before) as u32)
+    }
+
+    /// The event's lane item, with its partition key, if the projection subscribes to it.
+    fn keyed(&self, event: Event, items: &mut Vec<LaneItem>) {
+        if !self.plugin.subscribes(&event) {
+            return;
+        }
+        items.push(match partition_key(&self.plugin.manifest.partition_key, &event) {
+            Ok(key) => LaneItem { event, key: Some(key), failure: None },
+            Err(why) => LaneItem { event, key: None, failure: Some(why) },
+        });
+    }
+}
+
+/// Tells a settling source how many lane items an event became. An event a
+/// quarantined projection did not take stays unsettled: the server delivers
+/// it again later.
+fn settle(settler: Option<&Settler>, position: u64, parts: Option<u32>) {
+    if let (Some(settler), Some(parts)) = (settler, parts) {
+        let _ = settler.send(Settled { position, settlement: Settlement::Dispatched(parts) });
     }
 }

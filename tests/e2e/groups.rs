@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use projector::app::run_with;
 use projector::router::Until;
@@ -106,7 +106,11 @@ fn every_event_of_a_group_gets_one_verdict_and_redeliveries_change_nothing() {
     grouped.append(&events);
     let mut stand = Stand::new(ordered.log().read(0, 1_000_000).unwrap());
     let sink: Arc<dyn Sink> = Arc::from(grouped.graph());
-    let report = run_with(&grouped.config, &grouped.plugins(), &mut stand, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
+    // One projection: the stand is its source.
+    let lent = Mutex::new(Some(&mut stand));
+    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
+    let report = run_with(&grouped.config, &grouped.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
+    drop(lent);
 
     assert_eq!(grouped.graph_set(), ordered.graph_set(), "the read model of a run in position order");
     println!("{} events, {} deliveries, {} skipped by their guards", stand.log.len(), stand.deliveries, report.skipped);

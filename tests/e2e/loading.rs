@@ -63,6 +63,6 @@ fn a_projection_that_claims_another_s_label_is_refused_at_load_and_at_swap() {
     assert!(report.swapped.is_empty(), "{report:?}");
     assert!(report.refused.iter().any(|r| r.contains("both write label `Seen`")), "{report:?}");
     ws.append(&[event("test-1", "Poke", 1, serde_json::json!({}))]);
-    let done = pipeline.run(&mut ws.log(), projector::router::Until::CaughtUp, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    let done = pipeline.run(&|_| Ok(Box::new(ws.log())), projector::router::Until::CaughtUp, &std::sync::atomic::AtomicBool::new(false)).unwrap();
     assert_eq!(done.parked, 0, "the running adversary build stayed and wrote only its own label");
 }

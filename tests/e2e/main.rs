@@ -3,7 +3,9 @@
 
 mod support;
 
+mod appends;
 mod interview;
+mod isolation;
 mod languages;
 mod groups;
 mod loading;

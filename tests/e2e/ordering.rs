@@ -16,6 +16,7 @@ fn interleaved(streams: usize, per_stream: usize) -> Vec<NewEvent> {
 fn events_of_a_key_reach_the_handler_in_stream_order_under_many_lanes() {
     let mut ws = Workspace::new(&["recorder"]);
     ws.config.lanes.count = Some(5);
+    ws.config.lanes.workers = Some(3);
     ws.config.lanes.batch_size = Some(7);
     ws.append(&interleaved(40, 50));
     let report = ws.run();

@@ -93,7 +93,7 @@ impl Workspace {
     pub fn run(&self) -> RunReport {
         let sink: Arc<dyn Sink> = Arc::from(self.graph());
         let stop = AtomicBool::new(false);
-        run_with(&self.config, &self.plugins(), &mut self.log(), sink, Until::CaughtUp, &stop, Arc::default())
+        run_with(&self.config, &self.plugins(), &|_| Ok(Box::new(self.log())), sink, Until::CaughtUp, &stop, Arc::default())
             .unwrap()
     }
 

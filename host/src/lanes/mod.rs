@@ -1,23 +1,28 @@
 //! Lanes: each projection's events are split by partition key into N ordered
-//! workers. Events with equal keys always reach the same lane, in order; lanes
-//! run in parallel on their own threads, so Wasm work never blocks I/O.
+//! lanes; events with equal keys always reach the same lane, in order. Lanes
+//! order, workers compute: a projection's few workers (as many as the machine
+//! has cores, by default) run its many lanes, lane `i` always by worker
+//! `i % workers` with that worker's plugin instance, taking batches of their
+//! events off a shared [`board`]. A key whose event failed for now waits beside
+//! its lane for the next try while the lane's other keys flow, and the
+//! checkpoint stays before it.
 
-mod batch;
-mod lane;
+mod board;
 mod partitioner;
 mod retry;
+mod worker;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-pub use lane::{Lane, SINK_BACKOFF_CAP};
+pub use board::IDLE_WAIT;
 pub use partitioner::{lane_of, partition_key};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, DEADLINE_TRIES};
+pub use worker::{GUARD_CACHE_LIMIT, SINK_BACKOFF_CAP};
 
 use crate::checkpoint::Tracker;
 use crate::parking::ParkMode;
@@ -25,10 +30,17 @@ use crate::plugins::Slot;
 use crate::sink::{Commit, Sink, SinkError};
 use crate::source::settle::Settler;
 use crate::Event;
+use board::Board;
+use worker::Worker;
 
-/// How many events may wait in one lane's queue; the router blocks when it is
-/// full, which bounds memory under any backlog.
-pub const LANE_QUEUE_CAPACITY: usize = 1024;
+/// How many events one projection holds at most: queued on its lanes, in its
+/// workers' batches, or waiting beside a key for a retry. Its router waits
+/// while it is full, which bounds memory under any backlog; a projection that
+/// falls behind holds up no other, each reads the source on its own.
+pub const PROJECTION_BUFFER: usize = 16_384;
+
+/// How often a projection that is finishing looks whether the host is told to stop.
+const STOP_POLL: Duration = Duration::from_millis(20);
 
 /// One event on its way to a lane.
 #[derive(Debug)]
@@ -40,10 +52,20 @@ pub struct LaneItem {
     pub failure: Option<String>,
 }
 
+impl LaneItem {
+    /// What orders it, guards it and parks it: its partition key, or its
+    /// stream when the key could not be read.
+    pub fn key_or_stream(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.event.stream)
+    }
+}
+
 /// How a projection's lanes work.
 #[derive(Debug, Clone)]
 pub struct LaneSettings {
     pub lanes: usize,
+    /// Threads that run the lanes (each with its own plugin instance).
+    pub workers: usize,
     pub batch_size: usize,
     pub batch_wait: Duration,
     pub retry: RetryPolicy,
@@ -76,7 +98,7 @@ impl Progress {
 
 /// The running lanes of one projection.
 pub struct LaneSet {
-    pub senders: Vec<SyncSender<LaneItem>>,
+    board: Arc<Board>,
     /// The checkpoint the projection resumed from.
     pub resumed_from: u64,
     /// The first position not yet given to these lanes; earlier events are not for them.
@@ -93,28 +115,41 @@ pub struct LaneSet {
     progress: Arc<Progress>,
 }
 
+/// Abandons the board when a worker panics, so that the others do not wait
+/// for the lanes it held; `finish` reports the panic.
+struct AbandonOnPanic(Arc<Board>);
+
+impl Drop for AbandonOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.abandon();
+        }
+    }
+}
+
 impl LaneSet {
-    /// Starts `settings.lanes` lanes, each with its own instance of the slot's build.
-    pub fn start(
-        slot: Arc<Slot>,
-        sink: Arc<dyn Sink>,
-        settings: &LaneSettings,
-        progress: Arc<Progress>,
-    ) -> Result<Self> {
+    /// Starts `settings.lanes` lanes run by `settings.workers` workers, each
+    /// with its own instance of the slot's build.
+    pub fn start(slot: Arc<Slot>, sink: Arc<dyn Sink>, settings: &LaneSettings, progress: Arc<Progress>) -> Result<Self> {
         let (plugin, _) = slot.current();
         let state = sink.prepare(plugin.name(), &plugin.scope)?;
         let tracker = Arc::new(Mutex::new(Tracker::new(state.checkpoint)));
-        let mut senders = Vec::new();
+        let lanes = settings.lanes.max(1);
+        let board = Arc::new(Board::new(lanes, PROJECTION_BUFFER, settings.batch_size, settings.batch_wait));
+        board.block(state.blocked_keys.iter().map(|(key, position)| (lane_of(key, lanes), key.clone(), *position)));
         let mut threads = Vec::new();
-        for index in 0..settings.lanes.max(1) {
-            let (tx, rx) = sync_channel(LANE_QUEUE_CAPACITY);
-            let lane = Lane::new(index, settings, slot.clone(), sink.clone(), tracker.clone(), &state, progress.clone())?;
-            let name = format!("{}-lane-{index}", plugin.name());
-            threads.push(std::thread::Builder::new().name(name).spawn(move || lane.run(rx)).context("spawn a lane")?);
-            senders.push(tx);
+        for index in 0..settings.workers.clamp(1, lanes) {
+            let worker = Worker::new(index, settings, slot.clone(), sink.clone(), tracker.clone(), &state, progress.clone(), board.clone())?;
+            let guard = AbandonOnPanic(board.clone());
+            let name = format!("{}-worker-{index}", plugin.name());
+            let thread = std::thread::Builder::new().name(name).spawn(move || {
+                let _guard = guard;
+                worker.run();
+            });
+            threads.push(thread.context("spawn a worker")?);
         }
         Ok(Self {
-            senders,
+            board,
             resumed_from: state.checkpoint,
             next: state.checkpoint,
             tracker,
@@ -128,11 +163,34 @@ impl LaneSet {
         })
     }
 
+    /// Hands events to their lanes, waiting while the projection holds as
+    /// many as it may. Returns `false` when it stopped before queuing them
+    /// all (`stop` was set, or the workers stopped): the caller stops too,
+    /// and what was not queued is read again at the next start.
+    pub fn put(&self, items: Vec<LaneItem>, stop: &AtomicBool) -> bool {
+        let lanes = self.board.lanes();
+        let mut tracker = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        for item in &items {
+            tracker.dispatched(item.event.position);
+        }
+        drop(tracker);
+        let count = items.len();
+        let placed: Vec<(usize, LaneItem)> = items.into_iter().map(|item| (lane_of(item.key_or_stream(), lanes), item)).collect();
+        self.board.put(placed, stop) == count
+    }
+
+    /// Stops the workers after their batches: what they did not commit is
+    /// delivered again at the next start.
+    pub fn abandon(&self) {
+        self.board.abandon();
+    }
+
     /// Stops the lanes and starts them again from the stored checkpoint, as a
     /// restart of the host would: how a quarantined projection resumes once a
     /// new build is swapped in. The caller routes events again from `resumed_from`.
     pub fn restart(&mut self) -> Result<()> {
-        self.stop()?;
+        self.board.abandon();
+        self.stop(&AtomicBool::new(true))?;
         self.slot.take_resume();
         *self = LaneSet::start(self.slot.clone(), self.sink.clone(), &self.settings, self.progress.clone())?;
         Ok(())
@@ -143,10 +201,11 @@ impl LaneSet {
         self.tracker.lock().unwrap_or_else(|p| p.into_inner()).checkpoint()
     }
 
-    /// Saves the checkpoint if it moved since the last save. Lanes save it with
-    /// every batch; this covers what no lane saw (events the projection does
+    /// Saves the checkpoint if it moved since the last save. Workers save it
+    /// with every batch; this covers what none saw (events the projection does
     /// not subscribe to) while the router is idle. An unavailable sink is
-    /// waited out only when `wait` is set; otherwise the next flush tries again.
+    /// waited out only when `wait` is set, and never once the lanes are
+    /// abandoned; otherwise the next flush tries again.
     pub fn flush(&self, wait: bool) -> anyhow::Result<u64> {
         let checkpoint = self.checkpoint();
         if checkpoint <= self.flushed.load(Ordering::Relaxed) {
@@ -157,12 +216,20 @@ impl LaneSet {
         loop {
             match self.sink.commit(&commit) {
                 Ok(()) => break,
-                Err(SinkError::Unavailable(e)) if wait => {
+                Err(SinkError::Unavailable(e)) if wait && !self.board.is_abandoned() => {
                     tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "sink unavailable while saving the checkpoint; retrying");
-                    std::thread::sleep(backoff);
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until && !self.board.is_abandoned() {
+                        std::thread::sleep(IDLE_WAIT.min(until.saturating_duration_since(Instant::now())));
+                    }
                     backoff = (backoff * 2).min(SINK_BACKOFF_CAP);
                 }
-                Err(SinkError::Unavailable(_)) => return Ok(self.flushed.load(Ordering::Relaxed)),
+                Err(SinkError::Unavailable(e)) => {
+                    if wait {
+                        tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "stopping while the sink is unavailable: the checkpoint is not saved; the next start delivers again what came after the last one saved, and the guards skip what was applied");
+                    }
+                    return Ok(self.flushed.load(Ordering::Relaxed));
+                }
                 Err(e) => anyhow::bail!("cannot save the checkpoint of {}: {e}", self.projection),
             }
         }
@@ -170,17 +237,41 @@ impl LaneSet {
         Ok(checkpoint)
     }
 
-    /// Closes the queues, waits until every lane has committed what it holds,
-    /// and saves the final checkpoint.
-    pub fn finish(mut self) -> anyhow::Result<u64> {
-        self.stop()
+    /// Closes the lanes, waits until the workers have committed what they
+    /// hold, retries included, and saves the final checkpoint. Once `stop` is
+    /// set the workers stop after their current batches instead: what they
+    /// did not commit is delivered again at the next start.
+    pub fn finish(mut self, stop: &AtomicBool) -> anyhow::Result<u64> {
+        self.stop(stop)
     }
 
-    fn stop(&mut self) -> anyhow::Result<u64> {
-        self.senders.clear();
-        for t in std::mem::take(&mut self.threads) {
-            let _ = t.join();
+    fn stop(&mut self, stop: &AtomicBool) -> anyhow::Result<u64> {
+        self.board.close();
+        while self.threads.iter().any(|t| !t.is_finished()) {
+            if stop.load(Ordering::Relaxed) {
+                self.board.abandon();
+            }
+            std::thread::sleep(STOP_POLL);
         }
-        self.flush(true)
+        let mut panics = Vec::new();
+        for (index, thread) in std::mem::take(&mut self.threads).into_iter().enumerate() {
+            if let Err(panic) = thread.join() {
+                let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+                panics.push(format!("worker {index}: {}", what.unwrap_or_else(|| "a panic".into())));
+            }
+        }
+        let left = self.board.held();
+        if left > 0 {
+            tracing::warn!(projection = %self.projection, events = left, "stopped with events not committed (queued, or waiting for a retry); they are delivered again at the next start");
+        }
+        let checkpoint = self.flush(true)?;
+        if !panics.is_empty() {
+            anyhow::bail!(
+                "projection {}: {} panicked (a bug in the host: please report it); the checkpoint stays at {checkpoint}, so nothing is lost: the next start delivers the rest again",
+                self.projection,
+                panics.join("; ")
+            );
+        }
+        Ok(checkpoint)
     }
 }

@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// Tries in all of an event whose call runs past its deadline (at most; the
+/// policy's `attempts` if fewer): each try costs the whole deadline, and a
+/// handler that loops on an event loops again.
+pub const DEADLINE_TRIES: u32 = 2;
+
 /// How often, and how patiently, a failing event is tried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {

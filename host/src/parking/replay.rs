@@ -29,7 +29,8 @@ pub struct ReplayReport {
     pub failures: Vec<String>,
 }
 
-pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: std::time::Duration) -> Result<ReplayReport> {
+/// Each projection's handler, and the upcasters before it, run under `deadline(projection)`.
+pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn Fn(&str) -> std::time::Duration) -> Result<ReplayReport> {
     let parked: Vec<ParkedRecord> = sink.parked(None)?.into_iter().filter(|p| p.status == "parked").collect();
     let mut keys: BTreeMap<(String, String), Vec<ParkedRecord>> = BTreeMap::new();
     for p in parked {
@@ -50,7 +51,7 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: std::t
         Which::All { projection: Some(name) } => keys.retain(|(p, _), _| p == name),
         Which::All { projection: None } => {}
     }
-    let mut upcasters = UpcasterChain::new(&plugins.upcasters)?;
+    let mut chains = std::collections::HashMap::new();
     let mut report = ReplayReport::default();
     for ((projection, key), mut records) in keys {
         let plugin = plugins
@@ -58,7 +59,11 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: std::t
             .iter()
             .find(|p| p.name() == projection)
             .with_context(|| format!("no plugin for projection `{projection}`, which has parked events"))?;
-        let mut instance = plugin.instantiate(deadline)?;
+        let mut instance = plugin.instantiate(deadline(&projection))?;
+        if !chains.contains_key(&projection) {
+            chains.insert(projection.clone(), UpcasterChain::new(&plugins.upcasters, deadline(&projection))?);
+        }
+        let upcasters = chains.get_mut(&projection).expect("made above");
         records.sort_by_key(|r| r.position);
         let total = records.len();
         for (done, record) in records.into_iter().enumerate() {

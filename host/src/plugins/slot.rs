@@ -29,9 +29,9 @@ pub struct Slot {
     /// Set when a new build is swapped into a quarantined slot: the router
     /// restarts the projection's lanes from its held checkpoint.
     resume: AtomicBool,
-    /// How many lanes run the build, and their call deadline: a swap makes
+    /// How many workers run the build, and their call deadline: a swap makes
     /// that many instances of the new build before it bumps the generation.
-    lanes: usize,
+    workers: usize,
     deadline: Duration,
     /// Instances of the current build made by the swap, for lanes to take up
     /// without instantiating on their own thread: (generation, instances).
@@ -39,7 +39,7 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn new(plugin: Arc<ProjectionPlugin>, lanes: usize, deadline: Duration) -> Self {
+    pub fn new(plugin: Arc<ProjectionPlugin>, workers: usize, deadline: Duration) -> Self {
         Self {
             name: plugin.name().to_owned(),
             builds: Mutex::new((plugin, None)),
@@ -50,7 +50,7 @@ impl Slot {
             quarantine: Mutex::new(None),
             paused: AtomicBool::new(false),
             resume: AtomicBool::new(false),
-            lanes,
+            workers,
             deadline,
             ready: Mutex::new((0, Vec::new())),
         }
@@ -66,9 +66,9 @@ impl Slot {
         }
     }
 
-    /// Makes one instance per lane of `build`, off the lanes' threads.
+    /// Makes one instance per worker of `build`, off the workers' threads.
     fn instances(&self, build: &ProjectionPlugin) -> Result<Vec<ProjectionInstance>> {
-        (0..self.lanes).map(|_| build.instantiate(self.deadline)).collect()
+        (0..self.workers).map(|_| build.instantiate(self.deadline)).collect()
     }
 
     fn bump(&self, ready: Vec<ProjectionInstance>) {

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use wasmtime::component::InstancePre;
 
 use crate::runtime::bindings::upcasting;
-use crate::runtime::limits::{DEFAULT_CALL_DEADLINE, MAX_UPCAST_STEPS};
+use crate::runtime::limits::MAX_UPCAST_STEPS;
 use crate::runtime::sandbox::{PluginState, Sandbox};
 use crate::{Event, UpcasterManifest};
 
@@ -30,14 +30,15 @@ impl UpcasterPlugin {
     }
 }
 
-/// The upcasters in effect, each instantiated once; owned by the router.
+/// The upcasters in effect, each instantiated once; owned by a projection's router.
 pub struct UpcasterChain {
     steps: HashMap<(String, u32), usize>,
     instances: Vec<(String, Sandbox<upcasting::Guest>)>,
 }
 
 impl UpcasterChain {
-    pub fn new(plugins: &[Arc<UpcasterPlugin>]) -> Result<Self> {
+    /// The chain of `plugins`, each call under `deadline` (the projection's `call_deadline_ms`).
+    pub fn new(plugins: &[Arc<UpcasterPlugin>], deadline: std::time::Duration) -> Result<Self> {
         let mut steps = HashMap::new();
         let mut instances = Vec::new();
         for plugin in plugins {
@@ -49,7 +50,7 @@ impl UpcasterChain {
                     bail!("upcasters `{other}` and `{name}` both upgrade {} v{}", step.event_type, step.from_version);
                 }
             }
-            instances.push((name.clone(), Sandbox::new(&name, plugin.pre.clone(), DEFAULT_CALL_DEADLINE)?));
+            instances.push((name.clone(), Sandbox::new(&name, plugin.pre.clone(), deadline)?));
         }
         Ok(Self { steps, instances })
     }

@@ -35,6 +35,21 @@ pub trait Source: Send {
     }
 }
 
+/// A source lent for one run (a test's stand-in, a benchmark's log).
+impl<S: Source + ?Sized> Source for &mut S {
+    fn read(&mut self, from: u64, max: usize) -> Result<Vec<Event>> {
+        (**self).read(from, max)
+    }
+
+    fn caught_up(&self) -> bool {
+        (**self).caught_up()
+    }
+
+    fn settler(&self) -> Option<settle::Settler> {
+        (**self).settler()
+    }
+}
+
 /// Where `import` and `append` write.
 pub trait Writer {
     /// Appends events in order; `expected` applies to the first event's

@@ -40,6 +40,14 @@ impl Projection for Adversary {
             // Each value within its bound, together 12 MiB.
             "wide" => Ok((0..12).map(|i| mark().set(&format!("part{i}"), "x".repeat(1 << 20)).into()).collect()),
             "foreign-label" => Ok(vec![merge_node("Seen", "stolen").set("by", "adversary").into()]),
+            "log-flood" => {
+                // 64 MiB of log in 64 KiB lines.
+                let line = "x".repeat(64 << 10);
+                for _ in 0..1000 {
+                    log::warn(&line);
+                }
+                Ok(vec![mark().into()])
+            }
             "injection" => Ok(vec![mark().set("text", data["text"].as_str().unwrap_or_default()).into()]),
             _ => Ok(vec![mark().into()]),
         }

@@ -1,7 +1,8 @@
 //! A test projection. For every event it writes a `Seen` node that records the
 //! event and the revision this instance saw last on the same stream, so a test
 //! can prove per-key order. An event whose data has `"fail"` fails on demand:
-//! `"permanent"`, `"transient"`, or `"trap"` (a panic, which traps the instance).
+//! `"permanent"`, `"transient"` (logging a line each time), or `"trap"` (a
+//! panic, which traps the instance).
 //! Built with the feature `healed`, it is the fixed version: it never fails.
 //! Built with `read-model-2`, it declares a new read-model version. Every node
 //! is stamped with the build's version, so a test can tell which build handled it.
@@ -35,7 +36,11 @@ impl Projection for Recorder {
         let data: serde_json::Value = event.data()?;
         match data.get("fail").and_then(|f| f.as_str()).filter(|_| !cfg!(feature = "healed")) {
             Some("permanent") => return Err(HandlerError::permanent("asked to fail")),
-            Some("transient") => return Err(HandlerError::transient("asked to fail for now")),
+            Some("transient") => {
+                // A line per call, so that a test can count the handler's calls.
+                log::warn(&format!("recorder: failing for now at position {}", event.position));
+                return Err(HandlerError::transient("asked to fail for now"));
+            }
             Some("trap") => panic!("asked to trap"),
             _ => {}
         }
