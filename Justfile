@@ -54,6 +54,7 @@ bench: build
     set -euo pipefail
     cargo bench -p projector --bench pipeline
     cargo bench -p projector --bench swap
+    cargo bench -p projector --bench isolation
     plugins/build-lang.sh
     cargo bench -p projector --bench languages
     tests/servers/bolt.sh start
