@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use projector::source::Source;
 use serde_json::json;
 
-use crate::support::{event, plugin, signal, Reaped, Workspace};
+use crate::support::{event, plugin, signal, wait_until, Reaped, Workspace};
 
 /// Keys of good events, and how often an event of the bad key comes.
 const KEYS: usize = 500;
@@ -86,14 +86,6 @@ fn exits_within(child: &mut Reaped, limit: Duration) -> Option<ExitStatus> {
         std::thread::sleep(Duration::from_millis(50));
     }
     None
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn spawn_run(ws: &Workspace, log: &str) -> Reaped {

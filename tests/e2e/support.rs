@@ -166,6 +166,15 @@ pub fn signal(child: &std::process::Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
+/// Waits until `done`, failing the test (naming `what`) after `limit`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A child process that is killed if the test fails before it ends, so that a
 /// failing test leaves no host running.
 pub struct Reaped(pub std::process::Child);

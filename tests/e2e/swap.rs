@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use projector::app::Pipeline;
 use projector::lanes::Progress;
@@ -15,7 +15,7 @@ use projector::source::embedded::EmbeddedLog;
 use projector::source::NewEvent;
 use serde_json::json;
 
-use crate::support::{event, plugin, signal, Reaped, Workspace};
+use crate::support::{event, plugin, signal, wait_until, Reaped, Workspace};
 
 const SWAPS: usize = 10;
 const EVENTS_PER_ROUND: usize = 10_000;
@@ -47,14 +47,6 @@ fn follow(ws: &Workspace) -> Reaped {
     let mut host = ws.command(&["run", "--follow", "--quiet"]);
     host.env("PROJECTOR_LOG", "info").stdout(std::process::Stdio::null()).stderr(log);
     Reaped(host.spawn().unwrap())
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
