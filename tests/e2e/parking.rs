@@ -153,3 +153,19 @@ fn a_plugin_that_keeps_failing_is_quarantined_while_the_others_flow_and_a_fixed_
     assert_eq!(ws.nodes("Seen").len(), EVENTS);
     assert_eq!(ws.nodes("Mark").len(), EVENTS);
 }
+
+#[test]
+fn parked_replay_runs_each_projection_under_its_configured_call_deadline() {
+    let ws = Workspace::new(&["adversary"]);
+    std::fs::write(ws.path("projector.toml"), "[projections.adversary]\ncall_deadline_ms = 300\n").unwrap();
+    ws.append(&[event("test-loop", "Poke", 1, json!({"attack": "loop"}))]);
+    let out = ws.command(&["run", "--quiet"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let parked = ws.parked();
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].error.contains("ran longer than 300ms"), "{}", parked[0].error);
+    assert_eq!(parked[0].attempts, projector::lanes::DEADLINE_TRIES, "a deadline is tried twice, not five times");
+    // The replay gives the plugin the same 300 ms, not the default 5 s.
+    let replayed = ws.cli(&["parked", "replay", "--all"]);
+    assert!(replayed.contains("0 events; 1 still parked") && replayed.contains("ran longer than 300ms"), "{replayed}");
+}
