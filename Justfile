@@ -44,6 +44,15 @@ test: plugins
     trap 'tests/servers/bolt.sh stop' EXIT
     cargo test --release --workspace
 
+# Run the tests whose guarantees involve time (deadlines, retries, stops, swaps) again with one core kept busy by another process: a guarantee must not depend on an idle machine
+test-under-load: plugins
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ( while :; do :; done ) &
+    busy=$!
+    trap 'kill $busy' EXIT
+    cargo test --release -p projector --test e2e -- sandbox isolation parking shutdown swap
+
 # Remove the demo's files and the compiled-plugin cache
 clean:
     rm -rf .projector

@@ -14,7 +14,7 @@ const ATTACKS: [(&str, &str); 8] = [
     ("alloc", "memory"),
     ("recurse", "stack overflow|out of bounds memory access"),
     ("trap", "panic"),
-    ("flood", "output bound: 100000 mutations"),
+    ("flood", "output bound: 20000 mutations"),
     ("huge-value", "output bound: property `blob`"),
     ("wide", "output bound: 12583"),
     ("foreign-label", "label `Seen` is not declared"),
