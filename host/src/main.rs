@@ -1,6 +1,6 @@
 //! The `projector` command line.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,9 +12,6 @@ use projector::config::Config;
 use projector::lanes::Progress;
 use projector::router::Until;
 use projector::source::{self, ExpectedRevision, NewEvent};
-
-/// Events per transaction when importing.
-const IMPORT_CHUNK: usize = 10_000;
 
 #[derive(Parser)]
 #[command(name = "projector", version, about = "A projection host for event-sourced systems: WebAssembly handlers turn events into read models.")]
@@ -62,7 +59,11 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Append events from a JSON-lines file ("-" for stdin) to the event store
+    /// Append events from a JSON-lines file ("-" for stdin) to the event store.
+    /// Every line is checked before anything is written (an error names the
+    /// line); into the embedded log the file goes in whole or not at all. An
+    /// event without an `id` gets one made from the file's content and its
+    /// line, so importing the same file again appends nothing
     Import { file: PathBuf },
     /// Append one event to the event store
     Append {
@@ -349,35 +350,12 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn import(config: &Config, file: &std::path::Path) -> Result<()> {
-    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
-        ))
-    };
+    let file = source::import::ImportFile::open(file)?;
     let mut log = source::open_writer(&config.source)?;
     let started = Instant::now();
-    let (mut chunk, mut imported) = (Vec::with_capacity(IMPORT_CHUNK), 0usize);
-    for (n, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: NewEvent = serde_json::from_str(&line).with_context(|| {
-            format!("{} line {} is not an event ({imported} events before it were imported)", file.display(), n + 1)
-        })?;
-        chunk.push(event);
-        if chunk.len() == IMPORT_CHUNK {
-            log.write(&chunk, ExpectedRevision::Any)?;
-            imported += chunk.len();
-            chunk.clear();
-        }
-    }
-    log.write(&chunk, ExpectedRevision::Any)?;
-    imported += chunk.len();
+    let imported = file.import(log.as_mut())?;
     let secs = started.elapsed().as_secs_f64();
-    println!("imported {imported} events in {secs:.1} s");
+    println!("imported {} events ({} already present) in {secs:.1} s", imported.appended, imported.present);
     Ok(())
 }
 

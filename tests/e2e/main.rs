@@ -4,6 +4,7 @@
 mod support;
 
 mod appends;
+mod import;
 mod interview;
 mod isolation;
 mod languages;

@@ -44,48 +44,17 @@ impl EmbeddedLog {
     /// event's stream, as a command handler would use it for one aggregate.
     /// Returns the position of each appended event.
     pub fn append(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Vec<u64>> {
-        // Immediate: the write lock is taken before the revisions are read, so a
-        // second appender waits for it (up to the busy timeout) instead of
-        // failing when its read snapshot goes stale.
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut next_revision: HashMap<&str, u64> = HashMap::new();
-        let mut positions = Vec::with_capacity(events.len());
-        {
-            let mut last = tx.prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (i, e) in events.iter().enumerate() {
-                e.check().with_context(|| format!("event {} of the batch", i + 1))?;
-                let revision = match next_revision.get(e.stream.as_str()) {
-                    Some(r) => *r,
-                    None => {
-                        let current: Option<i64> = last.query_row([&e.stream], |r| r.get(0))?;
-                        if i == 0 {
-                            check_expected(&e.stream, current, expected)?;
-                        }
-                        current.map_or(0, |r| r as u64 + 1)
-                    }
-                };
-                next_revision.insert(&e.stream, revision + 1);
-                let id = e.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
-                insert
-                    .execute(params![
-                        id,
-                        e.stream,
-                        revision as i64,
-                        e.event_type,
-                        e.schema_version,
-                        e.data.to_string(),
-                        e.metadata.to_string()
-                    ])
-                    .with_context(|| format!("cannot append event {id} to stream {}", e.stream))?;
-                positions.push(tx.last_insert_rowid() as u64);
-            }
-        }
+        let tx = self.write_transaction()?;
+        let (positions, _) = append_in(&tx, events, expected, false)?;
         tx.commit()?;
         Ok(positions)
+    }
+
+    /// Immediate: the write lock is taken before the revisions are read, so a
+    /// second appender waits for it (up to the busy timeout) instead of
+    /// failing when its read snapshot goes stale.
+    fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
     }
 
     /// The number of events in the log.
@@ -96,6 +65,60 @@ impl EmbeddedLog {
     /// Gives tests and tools direct access to the file's connection.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// Appends `events` inside `tx`; with `skip_present`, an event whose id the
+/// log holds is passed over (and counted) instead of refused.
+fn append_in(tx: &rusqlite::Transaction, events: &[NewEvent], expected: ExpectedRevision, skip_present: bool) -> Result<(Vec<u64>, u64)> {
+    let mut next_revision: HashMap<&str, u64> = HashMap::new();
+    let mut positions = Vec::with_capacity(events.len());
+    let mut present = 0;
+    let mut last = tx.prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")?;
+    let mut held = tx.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (i, e) in events.iter().enumerate() {
+        e.check().with_context(|| format!("event {} of the batch", i + 1))?;
+        let id = e.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
+        if skip_present && held.exists([&id])? {
+            present += 1;
+            continue;
+        }
+        let revision = match next_revision.get(e.stream.as_str()) {
+            Some(r) => *r,
+            None => {
+                let current: Option<i64> = last.query_row([&e.stream], |r| r.get(0))?;
+                if i == 0 {
+                    check_expected(&e.stream, current, expected)?;
+                }
+                current.map_or(0, |r| r as u64 + 1)
+            }
+        };
+        next_revision.insert(&e.stream, revision + 1);
+        insert
+            .execute(params![id, e.stream, revision as i64, e.event_type, e.schema_version, e.data.to_string(), e.metadata.to_string()])
+            .with_context(|| format!("cannot append event {id} to stream {}", e.stream))?;
+        positions.push(tx.last_insert_rowid() as u64);
+    }
+    Ok((positions, present))
+}
+
+/// An import into the embedded log: one transaction for the whole file.
+struct EmbeddedImport<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl super::import::ImportSession for EmbeddedImport<'_> {
+    fn add(&mut self, events: &[NewEvent]) -> Result<super::import::Imported> {
+        let (positions, present) = append_in(&self.tx, events, ExpectedRevision::Any, true)?;
+        Ok(super::import::Imported { appended: positions.len() as u64, present })
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        Ok(self.tx.commit()?)
     }
 }
 
@@ -137,6 +160,10 @@ impl Source for EmbeddedLog {
 impl Writer for EmbeddedLog {
     fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>> {
         Ok(self.append(events, expected)?.last().copied())
+    }
+
+    fn begin_import(&mut self) -> Result<Box<dyn super::import::ImportSession + '_>> {
+        Ok(Box::new(EmbeddedImport { tx: self.write_transaction()? }))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod embedded;
 pub mod esdb;
+pub mod import;
 mod interest;
 mod new_event;
 pub mod settle;
@@ -55,6 +56,9 @@ pub trait Writer {
     /// Appends events in order; `expected` applies to the first event's
     /// stream. Returns the position of the last one written.
     fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>>;
+
+    /// Starts an import (`import::ImportFile`).
+    fn begin_import(&mut self) -> Result<Box<dyn import::ImportSession + '_>>;
 }
 
 /// The source schemes, for messages.

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use eventstore::{AppendToStreamOptions, EventData};
 
 use super::{position, Connection};
+use crate::source::import::{ImportSession, Imported};
 use crate::source::{ExpectedRevision, NewEvent, Writer};
 
 /// Events per append at most.
@@ -90,6 +91,29 @@ impl Writer for Connection {
             last = Some(position::to_host(written.position).map_err(|why| anyhow!("stream {stream}: {why}"))?);
         }
         Ok(last)
+    }
+
+    fn begin_import(&mut self) -> Result<Box<dyn ImportSession + '_>> {
+        Ok(Box::new(EsdbImport { connection: self }))
+    }
+}
+
+/// An import into EventStoreDB: appended as it goes (the server appends one
+/// stream at a time, so a failed import leaves what it appended); importing the
+/// file again is harmless, since the server recognises events by their ids.
+struct EsdbImport<'a> {
+    connection: &'a mut Connection,
+}
+
+impl ImportSession for EsdbImport<'_> {
+    fn add(&mut self, events: &[NewEvent]) -> Result<Imported> {
+        self.connection.write(events, ExpectedRevision::Any)?;
+        // The server does not say which it held already.
+        Ok(Imported { appended: events.len() as u64, present: 0 })
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }
 
