@@ -35,6 +35,9 @@ demo events="20000": build
     {{projector}} graph nodes Interview --limit 2
     {{projector}} graph nodes Sentence --limit 2
     {{projector}} graph nodes Analysis --limit 2
+    echo "== look further: the demo's files are under .projector/demo/; point the commands at them first"
+    echo "   export PROJECTOR_SOURCE=$PROJECTOR_SOURCE PROJECTOR_SINK=$PROJECTOR_SINK"
+    echo "   {{projector}} graph stats    (or: graph export, graph nodes LABEL, parked list, plugins list)"
 
 # Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins and a real Bolt server
 test: plugins

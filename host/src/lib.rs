@@ -23,6 +23,7 @@ pub mod sample;
 pub mod scaffold;
 pub mod sink;
 pub mod source;
+pub mod store_file;
 pub mod swap;
 pub mod telemetry;
 

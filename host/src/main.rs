@@ -422,7 +422,7 @@ fn progress_bar(total: Option<u64>, progress: Arc<Progress>) -> (std::thread::Jo
 
 fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()> {
     use projector::parking::{replay, Resolution, Which};
-    let sink = projector::sink::open(&config.sink, &config.neo4j)?;
+    let sink = projector::sink::open_existing(&config.sink, &config.neo4j)?;
     match cmd {
         ParkedCommand::List { projection, all, json } => {
             let mut parked = sink.parked(projection.as_deref())?;
@@ -473,7 +473,7 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
 }
 
 fn graph(config: &Config, cmd: GraphCommand, out: &mut dyn Write) -> Result<()> {
-    let sink = projector::sink::open(&config.sink, &config.neo4j)?;
+    let sink = projector::sink::open_existing(&config.sink, &config.neo4j)?;
     match cmd {
         GraphCommand::Stats { json: true } => writeln!(out, "{}", serde_json::to_string(&sink.stats()?)?)?,
         GraphCommand::Stats { json: false } => {

@@ -20,3 +20,4 @@ mod sandbox;
 mod shutdown;
 mod sources;
 mod swap;
+mod targets;

@@ -127,6 +127,18 @@ pub trait Sink: Send + Sync {
     fn checkpoint(&self, projection: &str) -> Result<u64>;
 }
 
+/// Opens a sink that must hold a read model already, for commands that read it:
+/// an embedded graph that does not exist is an error, not a new empty file.
+pub fn open_existing(url: &str, neo4j: &neo4j::Settings) -> Result<Box<dyn Sink>> {
+    if let Some(("embedded", path)) = url.split_once(':') {
+        crate::store_file::check_path(path.as_ref(), crate::store_file::Kind::Graph)?;
+        if !std::path::Path::new(path).exists() {
+            bail!("no read model at {path}: `projector run` makes one (or name another with --sink or PROJECTOR_SINK)");
+        }
+    }
+    open(url, neo4j)
+}
+
 /// Opens the sink a URL names: `embedded:PATH`, `neo4j://HOST:PORT` (also
 /// `bolt://`, `neo4j+s://`, `bolt+s://`, with `neo4j` settings), or `null:` (keeps nothing).
 pub fn open(url: &str, neo4j: &neo4j::Settings) -> Result<Box<dyn Sink>> {

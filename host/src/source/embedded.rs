@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection};
 
+
 use super::{ExpectedRevision, NewEvent, Source, Writer};
 use crate::Event;
 
@@ -29,10 +30,7 @@ pub struct EmbeddedLog {
 
 impl EmbeddedLog {
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let conn = Connection::open(path).with_context(|| format!("cannot open event log {}", path.display()))?;
+        let conn = crate::store_file::open(path, crate::store_file::Kind::EventLog)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -34,10 +34,7 @@ pub struct EmbeddedGraph {
 
 impl EmbeddedGraph {
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let conn = Connection::open(path).with_context(|| format!("cannot open graph {}", path.display()))?;
+        let conn = crate::store_file::open(path, crate::store_file::Kind::Graph)?;
         conn.busy_timeout(LOCK_WAIT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
