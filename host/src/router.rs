@@ -137,11 +137,11 @@ impl Router {
     }
 }
 
-/// Tells a settling source how many lane items an event became. An event a
-/// quarantined projection did not take stays unsettled: the server delivers
-/// it again later.
+/// Tells a settling source how many lane items an event became, or that a
+/// quarantined projection did not take it (the server delivers it again later).
 fn settle(settler: Option<&Settler>, position: u64, parts: Option<u32>) {
-    if let (Some(settler), Some(parts)) = (settler, parts) {
-        let _ = settler.send(Settled { position, settlement: Settlement::Dispatched(parts) });
+    if let Some(settler) = settler {
+        let settlement = parts.map_or(Settlement::NotTaken, Settlement::Dispatched);
+        let _ = settler.send(Settled { position, settlement });
     }
 }

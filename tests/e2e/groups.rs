@@ -20,7 +20,7 @@ use projector::Event;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::support::{event, Workspace};
+use crate::support::{event, plugin, Workspace};
 
 /// Delivers `log` like a persistent subscription that loses some confirmations.
 struct Stand {
@@ -32,24 +32,58 @@ struct Stand {
     settlements: mpsc::UnboundedReceiver<Settled>,
     verdicts: BTreeMap<usize, Vec<Verdict<usize>>>,
     deliveries: usize,
+    /// Deliveries of each event, and the events the stand parked itself after
+    /// `MAX_DELIVERIES` without a verdict, as the server does.
+    delivered: BTreeMap<usize, u32>,
+    server_parked: BTreeSet<usize>,
+    /// A run that never settles fails instead of hanging the suite.
+    started: std::time::Instant,
 }
+
+/// How long a stand serves before it calls the run stuck.
+const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Deliveries without a verdict after which the stand parks an event, as the server does.
+const MAX_DELIVERIES: u32 = 10;
 
 impl Stand {
     fn new(log: Vec<Event>) -> Self {
         let (settler, settlements) = mpsc::unbounded_channel();
-        Self { log, next: 0, again: VecDeque::new(), ledger: Ledger::default(), settler, settlements, verdicts: BTreeMap::new(), deliveries: 0 }
+        Self {
+            log,
+            next: 0,
+            again: VecDeque::new(),
+            ledger: Ledger::default(),
+            settler,
+            settlements,
+            verdicts: BTreeMap::new(),
+            deliveries: 0,
+            delivered: BTreeMap::new(),
+            server_parked: BTreeSet::new(),
+            started: std::time::Instant::now(),
+        }
     }
 }
 
 impl Source for Stand {
     fn read(&mut self, _from: u64, max: usize) -> anyhow::Result<Vec<Event>> {
+        if self.started.elapsed() > STUCK_AFTER {
+            anyhow::bail!("stuck: after {STUCK_AFTER:?}, {} events are still in flight", self.ledger.in_flight());
+        }
         while let Ok(settled) = self.settlements.try_recv() {
             if let Some(verdict) = self.ledger.settle(settled) {
-                let (Verdict::Confirm(i) | Verdict::Park(i, _)) = verdict.clone();
+                let (Verdict::Confirm(i) | Verdict::Park(i, _) | Verdict::Forget(i)) = verdict.clone();
                 let first = !self.verdicts.contains_key(&i);
+                let forgotten = matches!(verdict, Verdict::Forget(_));
                 self.verdicts.entry(i).or_default().push(verdict);
+                // Not taken: delivered again (after the message timeout), until the limit.
+                if forgotten && self.delivered[&i] < MAX_DELIVERIES {
+                    self.again.push_back(i);
+                } else if forgotten {
+                    self.server_parked.insert(i);
+                }
                 // Every fifth confirmation is lost: the server delivers the event again.
-                if first && i % 5 == 0 {
+                if first && i % 5 == 0 && !forgotten {
                     self.again.push_back(i);
                 }
             }
@@ -69,6 +103,7 @@ impl Source for Stand {
                 None => break,
             };
             self.deliveries += 1;
+            *self.delivered.entry(i).or_default() += 1;
             if self.ledger.offer(self.log[i].position, i) {
                 out.push(self.log[i].clone());
             }
@@ -125,7 +160,50 @@ fn every_event_of_a_group_gets_one_verdict_and_redeliveries_change_nothing() {
             match verdict {
                 Verdict::Confirm(_) => assert!(!parked.contains(&e.position), "event {i} was parked but confirmed"),
                 Verdict::Park(_, reason) => assert!(parked.contains(&e.position), "event {i} parked on the server only: {reason}"),
+                Verdict::Forget(_) => panic!("event {i} was not taken, but no projection is quarantined"),
             }
         }
     }
+}
+
+#[test]
+fn a_quarantined_projection_of_a_group_leaves_nothing_in_flight_and_a_fixed_build_takes_up_what_it_did_not_take() {
+    const EVENTS: usize = 60;
+    let mut ws = Workspace::new(&["recorder"]);
+    (ws.config.lanes.count, ws.config.lanes.batch_size, ws.config.lanes.quarantine_after) = (Some(2), Some(4), Some(5));
+    ws.append(&(0..EVENTS).map(|i| event(&format!("test-{i}"), "Counted", 1, json!({"fail": "permanent"}))).collect::<Vec<_>>());
+    let mut stand = Stand::new(ws.log().read(0, 1_000_000).unwrap());
+    let sink: Arc<dyn Sink> = Arc::from(ws.graph());
+    let lent = Mutex::new(Some(&mut stand));
+    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
+    // The run ends: every event the quarantined projection did not take is let go.
+    let report = run_with(&ws.config, &ws.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
+    drop(lent);
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert_eq!(stand.ledger.in_flight(), 0, "nothing is left in flight");
+    let parked: BTreeSet<u64> = ws.parked().iter().map(|p| p.position).collect();
+    assert!(!parked.is_empty() && parked.len() < EVENTS / 2, "parked until the quarantine: {}", parked.len());
+    // Each event was parked by the host (before the quarantine), or, not taken,
+    // parked by the server after its last delivery (a parked event the server
+    // delivered again during the quarantine may be both).
+    let mut not_handled = 0;
+    for (i, e) in stand.log.iter().enumerate() {
+        let (by_host, by_server) = (parked.contains(&e.position), stand.server_parked.contains(&i));
+        assert!(by_host || by_server, "event {i} was neither handled nor parked");
+        not_handled += usize::from(by_server && !by_host);
+    }
+    assert!(not_handled > EVENTS / 2, "most events were not taken: {not_handled}");
+
+    // The fixed build, and the server's replay of what it parked: every such event is handled.
+    std::fs::copy(plugin("recorder-healed"), ws.config.plugins.join("recorder.wasm")).unwrap();
+    let again: Vec<Event> = stand.server_parked.iter().map(|&i| stand.log[i].clone()).collect();
+    let mut replay = Stand::new(again.clone());
+    let lent = Mutex::new(Some(&mut replay));
+    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
+    let sink: Arc<dyn Sink> = Arc::from(ws.graph());
+    let report = run_with(&ws.config, &ws.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
+    drop(lent);
+    assert!(report.quarantined.is_empty(), "{report:?}");
+    assert_eq!(ws.nodes("Seen").len(), not_handled, "every event the server parked is handled once it delivers it again");
+    assert_eq!(ws.nodes("Seen").len() + parked.len(), EVENTS);
 }

@@ -159,6 +159,11 @@ impl Worker {
             if let Some(first) = batch.entries.iter().map(|e| e.item.event.position).min() {
                 self.tracker().hold(first);
             }
+            if let Some(settle) = &self.settings.settle {
+                for entry in &batch.entries {
+                    let _ = settle.send(Settled { position: entry.item.event.position, settlement: Settlement::NotTaken });
+                }
+            }
             return batch.entries.len();
         }
         self.take_up_swap();

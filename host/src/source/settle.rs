@@ -15,6 +15,10 @@ pub enum Settlement {
     Done,
     /// A lane parked one item, for this reason (its record is committed).
     Parked(String),
+    /// The projection did not take the event, or dropped a part of it (it is
+    /// quarantined): the entry closes at once, and the server delivers the
+    /// event again after its message timeout.
+    NotTaken,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,9 @@ pub enum Verdict<Id> {
     Confirm(Id),
     /// Some part was parked: the server sets it aside too, with the first reason.
     Park(Id, String),
+    /// Not handled: the server is told nothing, so it delivers the event again
+    /// after its message timeout (and parks it after its delivery limit).
+    Forget(Id),
 }
 
 #[derive(Debug)]
@@ -72,6 +79,10 @@ impl<Id: Clone> Ledger<Id> {
     pub fn settle(&mut self, settled: Settled) -> Option<Verdict<Id>> {
         let entry = self.pending.get_mut(&settled.position)?;
         match settled.settlement {
+            Settlement::NotTaken => {
+                let entry = self.pending.remove(&settled.position).expect("looked up above");
+                return Some(Verdict::Forget(entry.id));
+            }
             Settlement::Dispatched(parts) => entry.parts = Some(parts),
             Settlement::Done => entry.done += 1,
             Settlement::Parked(reason) => {
@@ -130,6 +141,17 @@ mod tests {
         ledger.settle(at(5, Settlement::Parked("bad field".into())));
         ledger.settle(at(5, Settlement::Done));
         assert_eq!(ledger.settle(at(5, Settlement::Parked("later".into()))), Some(Verdict::Park(1, "bad field".into())));
+    }
+
+    #[test]
+    fn an_event_not_taken_closes_at_once_and_may_be_delivered_again() {
+        let mut ledger = Ledger::default();
+        ledger.offer(4, 'q');
+        ledger.settle(at(4, Settlement::Dispatched(2)));
+        ledger.settle(at(4, Settlement::Done));
+        assert_eq!(ledger.settle(at(4, Settlement::NotTaken)), Some(Verdict::Forget('q')));
+        assert_eq!(ledger.in_flight(), 0, "nothing is left waiting for it");
+        assert!(ledger.offer(4, 'q'), "the server's next delivery is taken");
     }
 
     #[test]

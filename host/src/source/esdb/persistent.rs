@@ -55,11 +55,13 @@ pub enum Answer {
 }
 
 /// The answer for a verdict: a committed event is acknowledged, a parked one
-/// is parked on the server too.
-pub fn answer(verdict: Verdict<uuid::Uuid>) -> Answer {
+/// is parked on the server too, one not taken gets none (the server delivers it
+/// again after its message timeout).
+pub fn answer(verdict: Verdict<uuid::Uuid>) -> Option<Answer> {
     match verdict {
-        Verdict::Confirm(id) => Answer::Ack(id),
-        Verdict::Park(id, reason) => Answer::Nack(id, NakAction::Park, reason),
+        Verdict::Confirm(id) => Some(Answer::Ack(id)),
+        Verdict::Park(id, reason) => Some(Answer::Nack(id, NakAction::Park, reason)),
+        Verdict::Forget(_) => None,
     }
 }
 
@@ -166,8 +168,8 @@ async fn serve(
         match next {
             Next::Settled(None) => return Ok(()),
             Next::Settled(Some(settled)) => {
-                if let Some(verdict) = ledger.settle(settled) {
-                    tell(subscription, answer(verdict)).await?;
+                if let Some(answer) = ledger.settle(settled).and_then(answer) {
+                    tell(subscription, answer).await?;
                 }
             }
             Next::Delivered(delivered) => {
@@ -183,10 +185,25 @@ async fn serve(
                     }
                     Err(why) => Item::Fatal(why),
                 };
-                // A closed reader is a source closing: what it no longer takes
-                // gets no verdict (the server delivers it again), while the
-                // verdicts still queued go out until the lanes' settlers are gone.
-                let _ = to.send(item).await;
+                // While the router is slow to take the event, verdicts keep
+                // going out: a verdict held back past the server's message
+                // timeout would have it deliver the event again.
+                let mut pending = Some(item);
+                while let Some(item) = pending.take() {
+                    tokio::select! {
+                        // A closed reader is a source closing: what it no longer takes
+                        // gets no verdict (the server delivers it again), while the
+                        // verdicts still queued go out until the lanes' settlers are gone.
+                        permit = to.reserve() => if let Ok(permit) = permit { permit.send(item) },
+                        settled = settlements.recv() => {
+                            pending = Some(item);
+                            let Some(settled) = settled else { return Ok(()) };
+                            if let Some(answer) = ledger.settle(settled).and_then(answer) {
+                                tell(subscription, answer).await?;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -262,7 +279,8 @@ mod tests {
     #[test]
     fn a_committed_event_is_acknowledged_and_a_parked_one_parked_on_the_server() {
         let id = uuid::Uuid::from_u128(1);
-        assert_eq!(answer(Verdict::Confirm(id)), Answer::Ack(id));
-        assert_eq!(answer(Verdict::Park(id, "no title".into())), Answer::Nack(id, NakAction::Park, "no title".into()));
+        assert_eq!(answer(Verdict::Confirm(id)), Some(Answer::Ack(id)));
+        assert_eq!(answer(Verdict::Park(id, "no title".into())), Some(Answer::Nack(id, NakAction::Park, "no title".into())));
+        assert_eq!(answer(Verdict::Forget(id)), None, "an event not taken is delivered again after the timeout");
     }
 }
