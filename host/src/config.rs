@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::lanes::{LaneSettings, RetryPolicy};
 use crate::parking::ParkMode;
-use crate::runtime::limits::{DEFAULT_CALL_DEADLINE, DEFAULT_QUARANTINE_AFTER};
+use crate::runtime::limits::{DEFAULT_CALL_DEADLINE, DEFAULT_QUARANTINE_AFTER, DEFAULT_QUARANTINE_AFTER_FAILING};
 
 /// The default config file, looked for in the working directory.
 pub const CONFIG_FILE: &str = "projector.toml";
@@ -74,6 +74,8 @@ pub struct LaneConfig {
     pub retry_cap_ms: Option<u64>,
     pub park: Option<ParkMode>,
     pub quarantine_after: Option<u32>,
+    /// Milliseconds of failing events in a row that quarantine the projection too (0: never).
+    pub quarantine_after_failing_ms: Option<u64>,
     /// Only in `[projections.NAME]`, with an EventStoreDB source: the
     /// projection consumes this group of a persistent subscription to `$all`
     /// (created if missing, consumer strategy Pinned) instead of the shared
@@ -147,6 +149,7 @@ impl Config {
             },
             park_mode: own.park.or(self.lanes.park).unwrap_or_default(),
             quarantine_after: own.quarantine_after.or(self.lanes.quarantine_after).unwrap_or(DEFAULT_QUARANTINE_AFTER),
+            quarantine_after_failing: pick(|c| c.quarantine_after_failing_ms).map_or(DEFAULT_QUARANTINE_AFTER_FAILING, ms),
             settle: None,
         }
     }

@@ -169,3 +169,21 @@ fn parked_replay_runs_each_projection_under_its_configured_call_deadline() {
     let replayed = ws.cli(&["parked", "replay", "--all"]);
     assert!(replayed.contains("0 events; 1 still parked") && replayed.contains("ran longer than 300ms"), "{replayed}");
 }
+
+#[test]
+fn a_plugin_whose_every_call_runs_to_its_deadline_is_quarantined_by_the_time_it_fails() {
+    const EVENTS: usize = 100;
+    let ws = Workspace::new(&["adversary", "recorder"]);
+    // Far more failures than this run has events would be needed by count; 1.5 s of them suffices.
+    let settings = "[projections.adversary]\ncall_deadline_ms = 200\nquarantine_after = 1000\nquarantine_after_failing_ms = 1500\n";
+    std::fs::write(ws.path("projector.toml"), settings).unwrap();
+    ws.append(&(0..EVENTS).map(|i| event(&format!("test-{i}"), "Poke", 1, json!({"attack": "loop"}))).collect::<Vec<_>>());
+    let out = ws.command(&["run", "--quiet"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a quarantine fails the run");
+    assert!(stderr.contains("adversary") && stderr.contains("failed every call for"), "{stderr}");
+    let parked = ws.parked().len();
+    // Each event costs two 200 ms tries: all of them would take 20 s on two workers.
+    assert!(parked < EVENTS / 2, "quarantined after {parked} slow failures, not at the end");
+    assert_eq!(ws.nodes("Seen").len(), EVENTS, "the other projection handled every event");
+}

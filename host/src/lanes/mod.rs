@@ -73,6 +73,8 @@ pub struct LaneSettings {
     pub call_deadline: Duration,
     /// Failures in a row that quarantine the projection (0: never).
     pub quarantine_after: u32,
+    /// Time spent failing events in a row that quarantines the projection (zero: never).
+    pub quarantine_after_failing: Duration,
     /// Set when the source must be told what became of each event (a
     /// persistent subscription): each lane settles its items after its commit.
     pub settle: Option<Settler>,

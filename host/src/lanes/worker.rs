@@ -270,9 +270,13 @@ impl Worker {
                 _ => None,
             };
             if let Some(reason) = self.slot.count(failure, self.settings.quarantine_after) {
-                tracing::error!(projection = self.plugin.name(), reason = %reason, "projection quarantined: paused, its checkpoint held; deploy a fixed build (a running host swaps it in and resumes from the checkpoint)");
+                self.quarantined(&reason);
             }
         }
+    }
+
+    fn quarantined(&self, reason: &str) {
+        tracing::error!(projection = self.plugin.name(), reason = %reason, "projection quarantined: paused, its checkpoint held; deploy a fixed build (a running host swaps it in and resumes from the checkpoint)");
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
@@ -379,16 +383,37 @@ impl Worker {
     }
 
     /// One handler call for the batch; after a trap, one call per event, so
-    /// that only the event that traps fails.
+    /// that only the event that traps fails. Once the projection is
+    /// quarantined (a slow failure may do it mid-batch), the rest of the batch
+    /// is not called: it waits, and is dropped with the checkpoint held.
     fn handle(&mut self, events: &[Event]) -> Vec<Tried> {
-        match self.instance.handle(events) {
+        let tried: Vec<Tried> = match self.instance.handle(events) {
             Ok(results) => results
                 .into_iter()
                 .map(|r| Tried { outcome: Outcome::from_handler(r, &self.plugin.scope), timed_out: false })
                 .collect(),
-            Err(_) if events.len() > 1 => events.iter().flat_map(|e| self.handle(std::slice::from_ref(e))).collect(),
+            Err(_) if events.len() > 1 => {
+                let mut tried = Vec::with_capacity(events.len());
+                for event in events {
+                    if self.slot.is_quarantined() {
+                        tried.push(Tried { outcome: Outcome::Retry("not called: the projection is quarantined".into()), timed_out: false });
+                    } else {
+                        tried.extend(self.handle(std::slice::from_ref(event)));
+                    }
+                }
+                return tried;
+            }
             Err(trap) => vec![Tried { timed_out: trap.is_deadline(), outcome: Outcome::Retry(format!("trap: {trap}")) }],
+        };
+        // The call failed when no event of it passed.
+        let failure = tried.iter().try_fold(None, |_, t| match &t.outcome {
+            Outcome::Retry(why) | Outcome::Park(why) => Some(Some(why.as_str())),
+            _ => None,
+        });
+        if let Some(reason) = self.slot.call_ended(failure.flatten(), self.settings.quarantine_after_failing) {
+            self.quarantined(&reason);
         }
+        tried
     }
 
     fn already_applied(&self, keys: &mut Keys, key: &str, position: u64) -> bool {

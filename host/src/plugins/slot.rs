@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
@@ -20,8 +20,9 @@ pub struct Slot {
     generation: AtomicU64,
     /// How long lanes paused to take up a new build, for `just bench`.
     stalls: Mutex<Vec<Duration>>,
-    /// Events the plugin failed in a row, over all lanes.
+    /// Events the plugin failed in a row, over all lanes, and since when.
     failures_in_a_row: AtomicU32,
+    failing_since: Mutex<Option<Instant>>,
     /// Why the projection is quarantined, once it is.
     quarantine: Mutex<Option<String>>,
     /// Whether it is, read per batch and per event without a lock.
@@ -47,6 +48,7 @@ impl Slot {
             generation: AtomicU64::new(0),
             stalls: Mutex::new(Vec::new()),
             failures_in_a_row: AtomicU32::new(0),
+            failing_since: Mutex::new(None),
             quarantine: Mutex::new(None),
             paused: AtomicBool::new(false),
             resume: AtomicBool::new(false),
@@ -93,6 +95,7 @@ impl Slot {
         *self.quarantine.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.paused.store(false, Ordering::Release);
         self.failures_in_a_row.store(0, Ordering::Relaxed);
+        *self.failing_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
         true
     }
 
@@ -108,12 +111,36 @@ impl Slot {
         if limit == 0 || in_a_row < limit {
             return None;
         }
+        self.quarantine(format!("failed {in_a_row} events in a row; the last: {failure}"))
+    }
+
+    /// Notes how one call into the plugin ended: `failure` is why it failed
+    /// (a trap, or every event of it failing). A failure after `failing_for`
+    /// of nothing but failed calls quarantines the projection, however few
+    /// events that was (a plugin whose calls run to their deadline fails
+    /// slowly); returns the reason when this call did (zero: never).
+    pub fn call_ended(&self, failure: Option<&str>, failing_for: Duration) -> Option<String> {
+        let mut since = self.failing_since.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(failure) = failure else {
+            *since = None;
+            return None;
+        };
+        let failing = since.get_or_insert_with(Instant::now).elapsed();
+        drop(since);
+        if failing_for.is_zero() || failing < failing_for {
+            return None;
+        }
+        self.quarantine(format!("failed every call for {:.1} s; the last: {failure}", failing.as_secs_f64()))
+    }
+
+    /// Quarantines the projection with `why`, unless it is already.
+    fn quarantine(&self, why: String) -> Option<String> {
         let mut quarantine = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
         if quarantine.is_some() {
             return None;
         }
         let version = self.current().0.manifest.version.clone();
-        let reason = format!("version {version} failed {in_a_row} events in a row; the last: {failure}");
+        let reason = format!("version {version} {why}");
         *quarantine = Some(reason.clone());
         self.paused.store(true, Ordering::Release);
         Some(reason)

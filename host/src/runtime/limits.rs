@@ -34,6 +34,12 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
 /// build is swapped in or the host restarts (config: `quarantine_after`; 0: never).
 pub const DEFAULT_QUARANTINE_AFTER: u32 = 100;
 
+/// How long a projection's plugin may go on failing, every event it finishes
+/// with a failure, before the projection is quarantined, however few events that
+/// is: a plugin whose every call runs to its deadline fails slowly (config:
+/// `quarantine_after_failing_ms`; 0: never).
+pub const DEFAULT_QUARANTINE_AFTER_FAILING: Duration = Duration::from_secs(60);
+
 /// The longest log line a plugin may write; the rest of a longer line is cut,
 /// and the line says how much.
 pub const MAX_LOG_LINE_BYTES: usize = 4 << 10;
