@@ -123,6 +123,14 @@ impl Source for Stand {
     }
 }
 
+/// Runs the workspace's one projection with the stand as its source, until caught up.
+fn run_on(ws: &Workspace, stand: &mut Stand) -> projector::app::RunReport {
+    let sink: Arc<dyn Sink> = Arc::from(ws.graph());
+    let lent = Mutex::new(Some(stand));
+    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
+    run_with(&ws.config, &ws.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap()
+}
+
 #[test]
 fn every_event_of_a_group_gets_one_verdict_and_redeliveries_change_nothing() {
     let mut events = Vec::new();
@@ -140,12 +148,7 @@ fn every_event_of_a_group_gets_one_verdict_and_redeliveries_change_nothing() {
     let grouped = Workspace::new(&["recorder"]);
     grouped.append(&events);
     let mut stand = Stand::new(ordered.log().read(0, 1_000_000).unwrap());
-    let sink: Arc<dyn Sink> = Arc::from(grouped.graph());
-    // One projection: the stand is its source.
-    let lent = Mutex::new(Some(&mut stand));
-    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
-    let report = run_with(&grouped.config, &grouped.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
-    drop(lent);
+    let report = run_on(&grouped, &mut stand);
 
     assert_eq!(grouped.graph_set(), ordered.graph_set(), "the read model of a run in position order");
     println!("{} events, {} deliveries, {} skipped by their guards", stand.log.len(), stand.deliveries, report.skipped);
@@ -173,12 +176,8 @@ fn a_quarantined_projection_of_a_group_leaves_nothing_in_flight_and_a_fixed_buil
     (ws.config.lanes.count, ws.config.lanes.batch_size, ws.config.lanes.quarantine_after) = (Some(2), Some(4), Some(5));
     ws.append(&(0..EVENTS).map(|i| event(&format!("test-{i}"), "Counted", 1, json!({"fail": "permanent"}))).collect::<Vec<_>>());
     let mut stand = Stand::new(ws.log().read(0, 1_000_000).unwrap());
-    let sink: Arc<dyn Sink> = Arc::from(ws.graph());
-    let lent = Mutex::new(Some(&mut stand));
-    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
     // The run ends: every event the quarantined projection did not take is let go.
-    let report = run_with(&ws.config, &ws.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
-    drop(lent);
+    let report = run_on(&ws, &mut stand);
     assert_eq!(report.quarantined.len(), 1, "{report:?}");
     assert_eq!(stand.ledger.in_flight(), 0, "nothing is left in flight");
     let parked: BTreeSet<u64> = ws.parked().iter().map(|p| p.position).collect();
@@ -198,11 +197,7 @@ fn a_quarantined_projection_of_a_group_leaves_nothing_in_flight_and_a_fixed_buil
     std::fs::copy(plugin("recorder-healed"), ws.config.plugins.join("recorder.wasm")).unwrap();
     let again: Vec<Event> = stand.server_parked.iter().map(|&i| stand.log[i].clone()).collect();
     let mut replay = Stand::new(again.clone());
-    let lent = Mutex::new(Some(&mut replay));
-    let open = |_: &_| Ok(Box::new(lent.lock().unwrap().take().expect("one projection")) as Box<dyn Source + '_>);
-    let sink: Arc<dyn Sink> = Arc::from(ws.graph());
-    let report = run_with(&ws.config, &ws.plugins(), &open, sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
-    drop(lent);
+    let report = run_on(&ws, &mut replay);
     assert!(report.quarantined.is_empty(), "{report:?}");
     assert_eq!(ws.nodes("Seen").len(), not_handled, "every event the server parked is handled once it delivers it again");
     assert_eq!(ws.nodes("Seen").len() + parked.len(), EVENTS);
