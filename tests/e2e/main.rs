@@ -8,6 +8,7 @@ mod import;
 mod interview;
 mod isolation;
 mod languages;
+mod faults;
 mod groups;
 mod loading;
 mod memory;
