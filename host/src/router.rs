@@ -75,7 +75,7 @@ impl Router {
                 if until == Until::CaughtUp {
                     break;
                 }
-                self.lanes.flush(false)?;
+                self.lanes.flush(None)?;
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             };
@@ -89,7 +89,11 @@ impl Router {
                 settle(settler.as_ref(), position, parts);
             }
             if !self.lanes.put(items, stop) {
-                break;
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                // Not stopping: the workers stopped (one panicked); finishing the lanes says why.
+                anyhow::bail!("the workers of projection {} stopped", self.name());
             }
             next = last + 1;
             self.lanes.next = self.lanes.next.max(next);

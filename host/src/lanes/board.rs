@@ -71,11 +71,10 @@ impl Lane {
             let waiting = self.keys.waiting.get_mut(&key).expect("listed above");
             // The event that failed is tried alone: its key's later events are
             // handed to the handler only once it has passed.
+            // The (possibly empty) entry stays while it is out, so that the
+            // key's events queued meanwhile join it instead of the batch.
             if waiting.entries.front().is_some_and(|e| e.tries > 0) && out.len() < size {
                 out.extend(waiting.entries.pop_front());
-                if waiting.entries.is_empty() {
-                    self.keys.waiting.remove(&key);
-                }
                 continue;
             }
             while out.len() < size {
@@ -178,6 +177,9 @@ impl Board {
         let mut state = self.lock();
         let mut queued = 0;
         for (lane, item) in items {
+            if self.is_abandoned() {
+                return queued;
+            }
             while state.held >= self.capacity {
                 if stop.load(Ordering::Relaxed) || self.is_abandoned() {
                     return queued;
@@ -250,6 +252,22 @@ impl Board {
         self.abandoned.store(true, Ordering::Relaxed);
         self.work.notify_all();
         self.room.notify_all();
+    }
+
+    /// Takes every event off the board that no worker holds (queued, or waiting
+    /// for a retry), for a board that is given up; returns their positions.
+    pub fn clear(&self) -> Vec<u64> {
+        let mut state = self.lock();
+        let mut positions = Vec::new();
+        for lane in state.lanes.iter_mut().filter(|l| !l.busy) {
+            positions.extend(lane.queued.drain(..).map(|i| i.event.position));
+            for (_, waiting) in lane.keys.waiting.drain() {
+                positions.extend(waiting.entries.into_iter().map(|e| e.item.event.position));
+            }
+        }
+        state.held -= positions.len();
+        state.queued = state.lanes.iter().map(|l| l.queued.len()).sum();
+        positions
     }
 
     /// Events on the board: queued, waiting for a retry, or in a batch.
@@ -346,6 +364,27 @@ mod tests {
         assert_eq!(positions(&batch), [1], "the failed event is tried alone");
         board.hand_back(batch.lanes, 1);
         assert_eq!(positions(&board.take(0, 1).unwrap()), [3], "its key's later events follow once it passed");
+    }
+
+    #[test]
+    fn an_event_queued_while_its_key_waits_stays_out_of_the_retry_batch() {
+        let board = Board::new(1, 100, 10, Duration::ZERO);
+        let go = AtomicBool::new(false);
+        board.put(vec![(0, item("bad", 1))], &go);
+        let mut batch = board.take(0, 1).unwrap();
+        let mut failed = batch.entries.remove(0);
+        failed.tries = 1;
+        batch.keys(0).waiting.insert("bad".into(), Waiting { due: Instant::now(), entries: VecDeque::from([failed]) });
+        board.hand_back(batch.lanes, 0);
+        board.put(vec![(0, item("bad", 2))], &go);
+        let retry = board.take(0, 1).unwrap();
+        assert_eq!(positions(&retry), [1], "the retry is tried alone");
+        board.hand_back(retry.lanes, 1);
+        assert_eq!(positions(&board.take(0, 1).unwrap()), [2], "the key's next event follows once it passed");
+        let cleared = Board::new(1, 100, 10, Duration::ZERO);
+        cleared.put(vec![(0, item("a", 7)), (0, item("b", 8))], &go);
+        assert_eq!(cleared.clear(), [7, 8]);
+        assert_eq!(cleared.held(), 0);
     }
 
     #[test]

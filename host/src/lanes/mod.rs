@@ -28,7 +28,7 @@ use crate::checkpoint::Tracker;
 use crate::parking::ParkMode;
 use crate::plugins::Slot;
 use crate::sink::{Commit, Sink, SinkError};
-use crate::source::settle::Settler;
+use crate::source::settle::{Settled, Settlement, Settler};
 use crate::Event;
 use board::Board;
 use worker::Worker;
@@ -206,9 +206,10 @@ impl LaneSet {
     /// Saves the checkpoint if it moved since the last save. Workers save it
     /// with every batch; this covers what none saw (events the projection does
     /// not subscribe to) while the router is idle. An unavailable sink is
-    /// waited out only when `wait` is set, and never once the lanes are
-    /// abandoned; otherwise the next flush tries again.
-    pub fn flush(&self, wait: bool) -> anyhow::Result<u64> {
+    /// waited out only when `wait` is given, until that stop flag is set or the
+    /// lanes are abandoned; otherwise the next flush tries again.
+    pub fn flush(&self, wait: Option<&AtomicBool>) -> anyhow::Result<u64> {
+        let waiting = || wait.is_some_and(|stop| !stop.load(Ordering::Relaxed)) && !self.board.is_abandoned();
         let checkpoint = self.checkpoint();
         if checkpoint <= self.flushed.load(Ordering::Relaxed) {
             return Ok(checkpoint);
@@ -218,16 +219,16 @@ impl LaneSet {
         loop {
             match self.sink.commit(&commit) {
                 Ok(()) => break,
-                Err(SinkError::Unavailable(e)) if wait && !self.board.is_abandoned() => {
+                Err(SinkError::Unavailable(e)) if waiting() => {
                     tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "sink unavailable while saving the checkpoint; retrying");
                     let until = Instant::now() + backoff;
-                    while Instant::now() < until && !self.board.is_abandoned() {
+                    while Instant::now() < until && waiting() {
                         std::thread::sleep(IDLE_WAIT.min(until.saturating_duration_since(Instant::now())));
                     }
                     backoff = (backoff * 2).min(SINK_BACKOFF_CAP);
                 }
                 Err(SinkError::Unavailable(e)) => {
-                    if wait {
+                    if wait.is_some() {
                         tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "stopping while the sink is unavailable: the checkpoint is not saved; the next start delivers again what came after the last one saved, and the guards skip what was applied");
                     }
                     return Ok(self.flushed.load(Ordering::Relaxed));
@@ -255,6 +256,16 @@ impl LaneSet {
             }
             std::thread::sleep(STOP_POLL);
         }
+        if stop.load(Ordering::Relaxed) {
+            self.board.abandon();
+        }
+        // What a settling source delivered and nobody will handle now: let it go,
+        // so that its next delivery is taken (after a restart of the lanes too).
+        if let Some(settle) = &self.settings.settle {
+            for position in self.board.clear() {
+                let _ = settle.send(Settled { position, settlement: Settlement::NotTaken });
+            }
+        }
         let mut panics = Vec::new();
         for (index, thread) in std::mem::take(&mut self.threads).into_iter().enumerate() {
             if let Err(panic) = thread.join() {
@@ -266,7 +277,7 @@ impl LaneSet {
         if left > 0 {
             tracing::warn!(projection = %self.projection, events = left, "stopped with events not committed (queued, or waiting for a retry); they are delivered again at the next start");
         }
-        let checkpoint = self.flush(true)?;
+        let checkpoint = self.flush(Some(stop))?;
         if !panics.is_empty() {
             anyhow::bail!(
                 "projection {}: {} panicked (a bug in the host: please report it); the checkpoint stays at {checkpoint}, so nothing is lost: the next start delivers the rest again",

@@ -76,10 +76,12 @@ enum Early {
     Failed(String),
 }
 
-/// One handler answer, and whether the call ran past its deadline.
+/// One handler answer, whether the call ran past its deadline, and whether
+/// the handler was called at all (not once its projection was quarantined).
 struct Tried {
     outcome: Outcome,
     timed_out: bool,
+    called: bool,
 }
 
 /// How a commit ended.
@@ -159,11 +161,7 @@ impl Worker {
             if let Some(first) = batch.entries.iter().map(|e| e.item.event.position).min() {
                 self.tracker().hold(first);
             }
-            if let Some(settle) = &self.settings.settle {
-                for entry in &batch.entries {
-                    let _ = settle.send(Settled { position: entry.item.event.position, settlement: Settlement::NotTaken });
-                }
-            }
+            self.not_taken(batch.entries.iter());
             return batch.entries.len();
         }
         self.take_up_swap();
@@ -184,6 +182,7 @@ impl Worker {
             Committed::Abandoned => {
                 tracing::warn!(projection = self.plugin.name(), worker = self.index, events = batch.entries.len(), "stopping while the sink is unavailable: this batch is not committed and is delivered again at the next start");
                 self.board.abandon();
+                self.not_taken(batch.entries.iter());
                 return batch.entries.len();
             }
             Committed::Rejected(e) => {
@@ -192,6 +191,11 @@ impl Worker {
                     self.tracker().hold(*first);
                 }
                 tracing::error!(projection = self.plugin.name(), worker = self.index, error = %e, "sink refused to record parked events; the checkpoint is held before them, so they are delivered again at the next start");
+                // Their parked records were not written: nothing is reported parked.
+                self.not_taken(self.done(batch, &decisions).map(|(e, _)| e));
+                let finished = positions.len();
+                self.wait_again(batch, decisions);
+                return finished;
             }
         }
         self.after_commit(batch, &decisions);
@@ -203,6 +207,15 @@ impl Worker {
     /// The events of a batch that are done with (not waiting), with their decisions.
     fn done<'a>(&self, batch: &'a Batch, decisions: &'a [Decision]) -> impl Iterator<Item = (&'a Entry, &'a Decision)> {
         batch.entries.iter().zip(decisions).filter(|(_, d)| !d.waits())
+    }
+
+    /// Tells a settling source that these events were not handled here.
+    fn not_taken<'a>(&self, entries: impl Iterator<Item = &'a Entry>) {
+        if let Some(settle) = &self.settings.settle {
+            for entry in entries {
+                let _ = settle.send(Settled { position: entry.item.event.position, settlement: Settlement::NotTaken });
+            }
+        }
     }
 
     /// Guards, counts and settlements of what was committed.
@@ -335,6 +348,12 @@ impl Worker {
                 decisions.push(Decision::of(Outcome::Retry(String::new())));
                 continue;
             }
+            if answer.as_ref().is_some_and(|a| !a.called) {
+                // Not handed to the handler: no try is spent; it waits, and is dropped with the quarantine.
+                decisions.push(Decision { outcome: Outcome::Retry(String::new()), attempts: entry.tries, behind: None, due: Some(Instant::now()) });
+                waiting_now.insert(key);
+                continue;
+            }
             if answer.is_some() {
                 entry.tries += 1;
             }
@@ -390,20 +409,20 @@ impl Worker {
         let tried: Vec<Tried> = match self.instance.handle(events) {
             Ok(results) => results
                 .into_iter()
-                .map(|r| Tried { outcome: Outcome::from_handler(r, &self.plugin.scope), timed_out: false })
+                .map(|r| Tried { outcome: Outcome::from_handler(r, &self.plugin.scope), timed_out: false, called: true })
                 .collect(),
             Err(_) if events.len() > 1 => {
                 let mut tried = Vec::with_capacity(events.len());
                 for event in events {
                     if self.slot.is_quarantined() {
-                        tried.push(Tried { outcome: Outcome::Retry("not called: the projection is quarantined".into()), timed_out: false });
+                        tried.push(Tried { outcome: Outcome::Retry("not called: the projection is quarantined".into()), timed_out: false, called: false });
                     } else {
                         tried.extend(self.handle(std::slice::from_ref(event)));
                     }
                 }
                 return tried;
             }
-            Err(trap) => vec![Tried { timed_out: trap.is_deadline(), outcome: Outcome::Retry(format!("trap: {trap}")) }],
+            Err(trap) => vec![Tried { timed_out: trap.is_deadline(), outcome: Outcome::Retry(format!("trap: {trap}")), called: true }],
         };
         // The call failed when no event of it passed.
         let failure = tried.iter().try_fold(None, |_, t| match &t.outcome {
