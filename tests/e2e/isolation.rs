@@ -132,10 +132,8 @@ fn a_stop_while_a_key_waits_for_its_retry_ends_the_run_promptly_and_the_next_run
 fn a_stop_while_the_sink_is_unavailable_ends_the_run_promptly_and_loses_nothing() {
     let ws = Workspace::new(&["recorder"]);
     ws.append(&(0..2_000).map(|n| event(&format!("test-{}", n % 13), "Counted", 1, json!({"n": n}))).collect::<Vec<_>>());
-    drop(ws.graph()); // create the file
     // Another process holds the graph's write lock for as long as the test wants.
-    let blocker = rusqlite::Connection::open(ws.path("graph.db")).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = ws.lock_graph();
     let mut child = spawn_run(&ws, "run.log");
     wait_until("the host waits for the sink", Duration::from_secs(120), || {
         std::fs::read_to_string(ws.path("run.log")).unwrap().contains("sink unavailable")

@@ -106,10 +106,8 @@ fn a_trapping_event_is_parked_and_the_replaced_instance_handles_the_rest() {
 fn a_sink_outage_parks_nothing_and_loses_nothing() {
     let ws = Workspace::new(&["recorder"]);
     ws.append(&(0..500).map(|n| event(&format!("test-{}", n % 7), "Counted", 1, json!({"n": n}))).collect::<Vec<_>>());
-    drop(ws.graph()); // create the file
     // Another process holds the graph's write lock for longer than the sink waits.
-    let blocker = rusqlite::Connection::open(ws.path("graph.db")).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = ws.lock_graph();
     let release = std::thread::spawn(move || {
         std::thread::sleep(projector::sink::embedded::LOCK_WAIT * 2 + Duration::from_millis(500));
         blocker.execute_batch("COMMIT").unwrap();

@@ -134,6 +134,15 @@ impl Workspace {
         stdout
     }
 
+    /// Makes the graph if needed, then holds its write lock in another
+    /// connection (as another process would) until the returned one commits.
+    pub fn lock_graph(&self) -> rusqlite::Connection {
+        drop(self.graph());
+        let blocker = rusqlite::Connection::open(self.path("graph.db")).unwrap();
+        blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        blocker
+    }
+
     pub fn nodes(&self, label: &str) -> Vec<Value> {
         self.graph().nodes(label, usize::MAX >> 1).unwrap()
     }
