@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::config::Config;
 use crate::lanes::{LaneSet, LaneSettings, Progress};
-use crate::plugins::{Plugins, ProjectionPlugin, Slot, UpcasterChain};
+use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain};
 use crate::router::{Router, Until};
 use crate::sink::Sink;
 use crate::source::{self, Interest, Source, Wants};
@@ -38,14 +38,13 @@ pub fn load_plugins(config: &Config) -> Result<Plugins> {
 }
 
 /// What some projections want from the source, for a source that filters on
-/// its server. Upcasters count for every feed: they run in every router.
-pub fn interest<'a>(projections: impl IntoIterator<Item = &'a ProjectionPlugin>, plugins: &Plugins) -> Interest {
+/// its server.
+pub fn interest<'a>(projections: impl IntoIterator<Item = &'a ProjectionPlugin>) -> Interest {
     Interest {
         projections: projections
             .into_iter()
             .map(|p| Wants { event_types: p.manifest.event_types.clone(), stream_prefixes: p.manifest.stream_prefixes.clone() })
             .collect(),
-        upcast_types: plugins.upcasters.iter().flat_map(|u| u.manifest.upgrades.iter().map(|s| s.event_type.clone())).collect(),
     }
 }
 
@@ -60,7 +59,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     }
     let sink: Arc<dyn Sink> = Arc::from(crate::sink::open(&config.sink, &config.neo4j)?);
     let open = |projection: &ProjectionPlugin| -> Result<Box<dyn Source>> {
-        let interest = interest([projection], &plugins);
+        let interest = interest([projection]);
         match config.group(projection.name()) {
             Some(group) => source::open_group(&config.source, group, &interest),
             None => source::open(&config.source, &interest),
@@ -119,12 +118,15 @@ impl Pipeline {
     /// Loads every projection into its slot.
     pub fn start(config: &Config, plugins: &Plugins, sink: Arc<dyn Sink>, progress: Arc<Progress>) -> Result<Self> {
         let started = Instant::now();
+        // Conflicting upcasters are refused here, before any event is read.
+        crate::plugins::claims(&plugins.upcasters)?;
         let mut projections = Vec::new();
         for plugin in &plugins.projections {
             let settings = config.lane_settings(plugin.name());
             let slot = Arc::new(Slot::new(plugin.clone(), settings.workers.clamp(1, settings.lanes.max(1)), settings.call_deadline));
-            // Conflicting upcasters are refused here, before any event is read.
-            let upcasters = UpcasterChain::new(&plugins.upcasters, settings.call_deadline)?;
+            let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
+            let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
+            let upcasters = UpcasterChain::new(&needed, settings.call_deadline, limit)?;
             projections.push(Projection { plugin: plugin.clone(), slot, settings, upcasters });
         }
         let slots = projections.iter().map(|p| p.slot.clone()).collect();

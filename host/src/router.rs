@@ -114,19 +114,36 @@ impl Router {
             return None;
         }
         let before = items.len();
-        if self.upcasters.is_empty() {
+        if !self.plugin.subscribes(&event) {
+            // Not the projection's: not upcast either (its upcasters take only
+            // types it subscribes to).
+        } else if !self.upcasters.claims(&event) {
             self.keyed(event, items);
         } else {
-            match self.upcasters.upcast(event.clone()) {
-                Ok(upcast) => upcast.into_iter().for_each(|e| self.keyed(e, items)),
-                Err(why) if self.plugin.subscribes(&event) => {
-                    let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
-                    items.push(LaneItem { event, key, failure: Some(format!("upcast failed: {why}")) });
+            let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
+            if key.as_deref().is_some_and(|k| self.lanes.is_blocked(k)) {
+                // Behind a parked event of its key: parked there as it is, unread.
+                items.push(LaneItem { event, key, failure: None });
+            } else {
+                match self.upcasters.upcast(event.clone()) {
+                    Ok(upcast) => upcast.into_iter().for_each(|e| self.keyed(e, items)),
+                    Err(why) => {
+                        self.keeps_failing(&why);
+                        items.push(LaneItem { event, key, failure: Some(format!("upcast failed: {why}")) });
+                    }
                 }
-                Err(_) => {}
             }
         }
         Some((items.len() - before) as u32)
+    }
+
+    /// Quarantines the projection once its upcasters keep failing: it
+    /// pauses, the other projections read on.
+    fn keeps_failing(&self, last: &str) {
+        let Some(why) = self.upcasters.keeps_failing() else { return };
+        if let Some(reason) = self.slot.quarantine_upcasting(format!("{why}; the last: {last}")) {
+            tracing::error!(projection = self.name(), reason = %reason, "projection quarantined: paused, its checkpoint held; fix the upcaster and restart the host");
+        }
     }
 
     /// The event's lane item, with its partition key, if the projection subscribes to it.

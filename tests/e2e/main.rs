@@ -22,3 +22,4 @@ mod shutdown;
 mod sources;
 mod swap;
 mod targets;
+mod upcasting;

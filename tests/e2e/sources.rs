@@ -186,8 +186,8 @@ fn a_filtered_source_loses_no_event_a_projection_wants() {
         }
         write(&target, &written);
         for (interest, what) in [
-            (Interest { projections: vec![Wants { event_types: vec![wanted.clone()], stream_prefixes: vec![] }], upcast_types: vec![] }, "event types"),
-            (Interest { projections: vec![Wants { event_types: vec![], stream_prefixes: vec![format!("Conf{run}-0")] }], upcast_types: vec![] }, "stream prefixes"),
+            (Interest { projections: vec![Wants { event_types: vec![wanted.clone()], stream_prefixes: vec![] }] }, "event types"),
+            (Interest { projections: vec![Wants { event_types: vec![], stream_prefixes: vec![format!("Conf{run}-0")] }] }, "stream prefixes"),
         ] {
             let wants = &interest.projections[0];
             let matches = |stream: &str, event_type: &str| {

@@ -8,7 +8,7 @@
 //! A key whose event failed and waits for its next try keeps its later events
 //! beside it, out of the queue: the lane's other keys flow past it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -52,6 +52,9 @@ pub struct Keys {
     pub blocked: HashMap<String, u64>,
     /// Keys waiting for a retry.
     pub waiting: HashMap<String, Waiting>,
+    /// Keys with an event a paused projection did not take: their later
+    /// events are not taken either, so that they keep their order.
+    pub dropped: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +138,9 @@ pub struct Board {
     abandoned: AtomicBool,
     work: Condvar,
     room: Condvar,
+    /// Every lane's blocked keys, for the router to ask without taking a
+    /// lane from its worker: an event behind a parked one is not upcast.
+    blocked: Mutex<HashSet<String>>,
     capacity: usize,
     batch_size: usize,
     batch_wait: Duration,
@@ -148,6 +154,7 @@ impl Board {
             abandoned: AtomicBool::new(false),
             work: Condvar::new(),
             room: Condvar::new(),
+            blocked: Mutex::new(HashSet::new()),
             capacity: capacity.max(1),
             batch_size: batch_size.max(1),
             batch_wait,
@@ -166,8 +173,19 @@ impl Board {
     pub fn block(&self, blocked: impl IntoIterator<Item = (usize, String, u64)>) {
         let mut state = self.lock();
         for (lane, key, position) in blocked {
+            self.note_blocked(&key);
             state.lanes[lane].keys.blocked.insert(key, position);
         }
+    }
+
+    /// Notes that `key` has a parked event, which its later events stay behind.
+    pub fn note_blocked(&self, key: &str) {
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
+    }
+
+    /// Whether `key` has a parked event.
+    pub fn is_blocked(&self, key: &str) -> bool {
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
     }
 
     /// Queues events on their lanes, waiting for room while the board is

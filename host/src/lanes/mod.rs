@@ -181,6 +181,12 @@ impl LaneSet {
         self.board.put(placed, stop) == count
     }
 
+    /// Whether the events of `key` are parked behind an earlier one of it, at
+    /// once and without a handler call (in key-tail parking).
+    pub fn is_blocked(&self, key: &str) -> bool {
+        self.settings.park_mode == ParkMode::KeyTail && self.board.is_blocked(key)
+    }
+
     /// Stops the workers after their batches: what they did not commit is
     /// delivered again at the next start.
     pub fn abandon(&self) {

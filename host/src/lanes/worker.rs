@@ -156,13 +156,12 @@ impl Worker {
     /// Handles and commits one batch; returns how many of its events left the
     /// board (the others wait beside their keys).
     fn process(&mut self, batch: &mut Batch) -> usize {
+        let mut dropped = 0;
         if self.slot.is_quarantined() {
-            // Paused: these events are not handled, so the checkpoint stays before them.
-            if let Some(first) = batch.entries.iter().map(|e| e.item.event.position).min() {
-                self.tracker().hold(first);
+            dropped = self.pause(batch);
+            if batch.entries.is_empty() {
+                return dropped;
             }
-            self.not_taken(batch.entries.iter());
-            return batch.entries.len();
         }
         self.take_up_swap();
         let mut decisions = self.decide(batch);
@@ -183,7 +182,7 @@ impl Worker {
                 tracing::warn!(projection = self.plugin.name(), worker = self.index, events = batch.entries.len(), "stopping while the sink is unavailable: this batch is not committed and is delivered again at the next start");
                 self.board.abandon();
                 self.not_taken(batch.entries.iter());
-                return batch.entries.len();
+                return dropped + batch.entries.len();
             }
             Committed::Rejected(e) => {
                 // Neither applied nor parked: the checkpoint must never pass them.
@@ -195,13 +194,40 @@ impl Worker {
                 self.not_taken(self.done(batch, &decisions).map(|(e, _)| e));
                 let finished = positions.len();
                 self.wait_again(batch, decisions);
-                return finished;
+                return dropped + finished;
             }
         }
         self.after_commit(batch, &decisions);
         let finished = positions.len();
         self.wait_again(batch, decisions);
-        finished
+        dropped + finished
+    }
+
+    /// The projection is paused: its events are not handled, so the
+    /// checkpoint stays before them, and they are delivered again at the next
+    /// start. Only the events that failed before the lane (an upcast) stay in
+    /// the batch, to be parked: they need no plugin, and the quarantine may be
+    /// theirs. A key with an event dropped keeps its later ones in order: they
+    /// are dropped too. Returns how many were dropped.
+    fn pause(&mut self, batch: &mut Batch) -> usize {
+        let mut kept = Vec::new();
+        let mut dropped = Vec::new();
+        for entry in std::mem::take(&mut batch.entries) {
+            let key = entry.key().to_owned();
+            let keys = batch.keys(entry.lane);
+            if entry.item.failure.is_some() && !keys.dropped.contains(&key) {
+                kept.push(entry);
+            } else {
+                keys.dropped.insert(key);
+                dropped.push(entry);
+            }
+        }
+        if let Some(first) = dropped.iter().map(|e| e.item.event.position).min() {
+            self.tracker().hold(first);
+        }
+        self.not_taken(dropped.iter());
+        batch.entries = kept;
+        dropped.len()
     }
 
     /// The events of a batch that are done with (not waiting), with their decisions.
@@ -398,6 +424,7 @@ impl Worker {
     fn block(&self, keys: &mut Keys, key: &str, position: u64) {
         if self.tail_mode() {
             keys.blocked.entry(key.to_owned()).or_insert(position);
+            self.board.note_blocked(key);
         }
     }
 

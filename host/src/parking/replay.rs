@@ -4,12 +4,13 @@
 //! so does the rest of its key.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use super::{event_from_json, ParkedRecord, Resolution};
 use crate::outcome::Outcome;
-use crate::plugins::{Plugins, UpcasterChain};
+use crate::plugins::{KeepsFailing, Plugins, UpcasterChain};
 use crate::sink::{Applied, Sink};
 
 /// Which parked events to replay.
@@ -61,7 +62,10 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
             .with_context(|| format!("no plugin for projection `{projection}`, which has parked events"))?;
         let mut instance = plugin.instantiate(deadline(&projection))?;
         if !chains.contains_key(&projection) {
-            chains.insert(projection.clone(), UpcasterChain::new(&plugins.upcasters, deadline(&projection))?);
+            let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
+            // A replay is run by hand, event by event: nothing to quarantine.
+            let never = KeepsFailing { after: 0, after_failing: Duration::ZERO };
+            chains.insert(projection.clone(), UpcasterChain::new(&needed, deadline(&projection), never)?);
         }
         let upcasters = chains.get_mut(&projection).expect("made above");
         records.sort_by_key(|r| r.position);

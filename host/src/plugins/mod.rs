@@ -14,7 +14,7 @@ pub use registry::{Plugins, PluginSummary};
 pub use scope::{check_sharing, is_identifier, WriteScope};
 pub use slot::{compatible, Slot};
 pub use trial::{mutation_json, trial};
-pub use upcaster::{UpcasterChain, UpcasterPlugin};
+pub use upcaster::{claims, KeepsFailing, UpcasterChain, UpcasterPlugin};
 
 use std::path::Path;
 

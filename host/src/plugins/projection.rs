@@ -9,7 +9,7 @@ use wasmtime::component::InstancePre;
 use super::scope::{is_identifier, WriteScope};
 use crate::runtime::bindings::handler;
 use crate::runtime::sandbox::{PluginState, Sandbox, Trap};
-use crate::{Event, HandlerError, Manifest, Mutation, PartitionKey};
+use crate::{Event, HandlerError, Manifest, Mutation, PartitionKey, UpcasterManifest};
 
 /// A loaded, validated projection, ready to instantiate once per lane.
 pub struct ProjectionPlugin {
@@ -43,6 +43,14 @@ impl ProjectionPlugin {
     pub fn instantiate(&self, deadline: Duration) -> Result<ProjectionInstance> {
         let sandbox = Sandbox::new(&self.manifest.name, self.pre.clone(), deadline)?;
         Ok(ProjectionInstance { sandbox })
+    }
+
+    /// Whether this projection's upcaster chain needs `upcaster`: it takes a
+    /// type the projection subscribes to (an upcaster that renames a type
+    /// serves the projections that name the old type too).
+    pub fn needs(&self, upcaster: &UpcasterManifest) -> bool {
+        let types = &self.manifest.event_types;
+        types.is_empty() || upcaster.upgrades.iter().any(|step| types.contains(&step.event_type))
     }
 
     /// Whether this projection wants the event at all.

@@ -133,14 +133,25 @@ impl Slot {
         self.quarantine(format!("failed every call for {:.1} s; the last: {failure}", failing.as_secs_f64()))
     }
 
-    /// Quarantines the projection with `why`, unless it is already.
+    /// Quarantines the projection because its build failed (`why`), unless it is already.
     fn quarantine(&self, why: String) -> Option<String> {
+        let version = self.current().0.manifest.version.clone();
+        self.pause(format!("version {version} {why}"))
+    }
+
+    /// Quarantines the projection because its upcasters keep failing (`why`,
+    /// with the last failure), unless it is already; returns the reason when
+    /// this call did. A new build of the projection resumes it, with the
+    /// same upcasters; a fixed upcaster is taken up at the next start.
+    pub fn quarantine_upcasting(&self, why: String) -> Option<String> {
+        self.pause(why)
+    }
+
+    fn pause(&self, reason: String) -> Option<String> {
         let mut quarantine = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
         if quarantine.is_some() {
             return None;
         }
-        let version = self.current().0.manifest.version.clone();
-        let reason = format!("version {version} {why}");
         *quarantine = Some(reason.clone());
         self.paused.store(true, Ordering::Release);
         Some(reason)

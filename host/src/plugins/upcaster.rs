@@ -1,9 +1,11 @@
 //! Upcaster plugins and the chain that runs them: an event is raised one schema
-//! version at a time until no upcaster claims its (type, version).
+//! version at a time until no upcaster claims its (type, version). A chain
+//! that keeps failing says so, and its projection is quarantined by the router.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use wasmtime::component::InstancePre;
@@ -30,34 +32,85 @@ impl UpcasterPlugin {
     }
 }
 
+/// When a chain that keeps failing quarantines its projection: after this many
+/// events failed in a row (0: never), or after failing for this long (zero: never).
+/// The projection's own `quarantine_after` and `quarantine_after_failing_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepsFailing {
+    pub after: u32,
+    pub after_failing: Duration,
+}
+
+/// Which upcaster of `plugins` takes each (event type, version); two that
+/// claim the same step are refused, whether or not one projection needs both.
+pub fn claims(plugins: &[Arc<UpcasterPlugin>]) -> Result<HashMap<(String, u32), usize>> {
+    let mut steps = HashMap::new();
+    for (index, plugin) in plugins.iter().enumerate() {
+        for step in &plugin.manifest.upgrades {
+            if let Some(other) = steps.insert((step.event_type.clone(), step.from_version), index) {
+                let (other, name) = (&plugins[other].manifest.name, &plugin.manifest.name);
+                bail!("upcasters `{other}` and `{name}` both upgrade {} v{}", step.event_type, step.from_version);
+            }
+        }
+    }
+    Ok(steps)
+}
+
 /// The upcasters in effect, each instantiated once; owned by a projection's router.
 pub struct UpcasterChain {
     steps: HashMap<(String, u32), usize>,
     instances: Vec<(String, Sandbox<upcasting::Guest>)>,
+    limit: KeepsFailing,
+    /// Events failed since the last one upcast, and since when.
+    failed_in_a_row: u32,
+    failing_since: Option<Instant>,
 }
 
 impl UpcasterChain {
     /// The chain of `plugins`, each call under `deadline` (the projection's `call_deadline_ms`).
-    pub fn new(plugins: &[Arc<UpcasterPlugin>], deadline: std::time::Duration) -> Result<Self> {
-        let mut steps = HashMap::new();
+    pub fn new(plugins: &[Arc<UpcasterPlugin>], deadline: Duration, limit: KeepsFailing) -> Result<Self> {
+        let steps = claims(plugins)?;
         let mut instances = Vec::new();
         for plugin in plugins {
             let name = plugin.manifest.name.clone();
-            for step in &plugin.manifest.upgrades {
-                let claim = (step.event_type.clone(), step.from_version);
-                if let Some(other) = steps.insert(claim, instances.len()) {
-                    let (other, _) = &instances[other];
-                    bail!("upcasters `{other}` and `{name}` both upgrade {} v{}", step.event_type, step.from_version);
-                }
-            }
             instances.push((name.clone(), Sandbox::new(&name, plugin.pre.clone(), deadline)?));
         }
-        Ok(Self { steps, instances })
+        Ok(Self { steps, instances, limit, failed_in_a_row: 0, failing_since: None })
+    }
+
+    /// Whether some upcaster of the chain takes the event as it is.
+    pub fn claims(&self, event: &Event) -> bool {
+        !self.steps.is_empty() && self.steps.contains_key(&(event.event_type.clone(), event.schema_version))
     }
 
     /// Raises an event to the latest version any upcaster knows. Usually one
     /// event comes out; an upcaster may split one into several, or drop it.
     pub fn upcast(&mut self, event: Event) -> Result<Vec<Event>, String> {
+        let upcast = self.steps_of(event);
+        if upcast.is_ok() {
+            (self.failed_in_a_row, self.failing_since) = (0, None);
+        } else {
+            self.failed_in_a_row += 1;
+            self.failing_since.get_or_insert_with(Instant::now);
+        }
+        upcast
+    }
+
+    /// Why the chain keeps failing, once it has failed `limit.after` events in
+    /// a row or for `limit.after_failing`: its projection must be quarantined.
+    pub fn keeps_failing(&self) -> Option<String> {
+        let (in_a_row, since) = (self.failed_in_a_row, self.failing_since?);
+        let failing = since.elapsed();
+        if self.limit.after > 0 && in_a_row >= self.limit.after {
+            Some(format!("its upcasters failed {in_a_row} events in a row"))
+        } else if !self.limit.after_failing.is_zero() && failing >= self.limit.after_failing {
+            Some(format!("its upcasters failed every event for {:.1} s", failing.as_secs_f64()))
+        } else {
+            None
+        }
+    }
+
+    fn steps_of(&mut self, event: Event) -> Result<Vec<Event>, String> {
         let mut done = Vec::new();
         let mut todo = vec![event];
         let mut steps = 0;

@@ -12,16 +12,15 @@ pub struct Wants {
 /// What every loaded plugin wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interest {
-    /// One entry per projection.
+    /// One entry per projection. A projection's upcasters take only types it
+    /// subscribes to (an upcaster that renames a type needs the old name in
+    /// the subscription too), so upcasting adds nothing here.
     pub projections: Vec<Wants>,
-    /// The event types upcasters take: an upcaster may turn one into a type a
-    /// projection wants, so they pass any event-type filter.
-    pub upcast_types: Vec<String>,
 }
 
 impl Interest {
     /// Everything: what `import`, tools and tests read with.
     pub fn everything() -> Self {
-        Self { projections: vec![Wants::default()], upcast_types: Vec::new() }
+        Self { projections: vec![Wants::default()] }
     }
 }

@@ -30,7 +30,7 @@ impl ServerFilter {
             !interest.projections.is_empty() && interest.projections.iter().all(|w| !f(w).is_empty())
         };
         if all(|w| &w.event_types) {
-            let types = interest.projections.iter().flat_map(|w| &w.event_types).chain(&interest.upcast_types);
+            let types = interest.projections.iter().flat_map(|w| &w.event_types);
             ServerFilter::EventTypes(fewest_prefixes(types))
         } else if all(|w| &w.stream_prefixes) {
             ServerFilter::StreamPrefixes(fewest_prefixes(interest.projections.iter().flat_map(|w| &w.stream_prefixes)))
@@ -86,33 +86,33 @@ mod tests {
         }
     }
 
-    fn interest(projections: Vec<Wants>, upcast: &[&str]) -> Interest {
-        Interest { projections, upcast_types: upcast.iter().map(|s| s.to_string()).collect() }
+    fn interest(projections: Vec<Wants>) -> Interest {
+        Interest { projections }
     }
 
     #[test]
-    fn event_types_of_all_projections_and_upcasters_make_one_type_filter() {
-        let i = interest(vec![wants(&["SentenceEdited", "InterviewCreated"], &[]), wants(&["InterviewCreated", "Sentence"], &["Interview-"])], &["SentenceCreated"]);
+    fn event_types_of_all_projections_make_one_type_filter() {
+        let i = interest(vec![wants(&["SentenceEdited", "InterviewCreated"], &[]), wants(&["InterviewCreated", "Sentence"], &["Interview-"])]);
         assert_eq!(ServerFilter::for_interest(&i), ServerFilter::EventTypes(vec!["InterviewCreated".into(), "Sentence".into()]));
     }
 
     #[test]
     fn stream_prefixes_are_used_when_some_projection_takes_every_type() {
-        let i = interest(vec![wants(&["SentenceEdited"], &["Interview-"]), wants(&[], &["User-", "Interview-"])], &[]);
+        let i = interest(vec![wants(&["SentenceEdited"], &["Interview-"]), wants(&[], &["User-", "Interview-"])]);
         assert_eq!(ServerFilter::for_interest(&i), ServerFilter::StreamPrefixes(vec!["Interview-".into(), "User-".into()]));
     }
 
     #[test]
     fn a_projection_that_wants_everything_leaves_only_system_events_out() {
         for projections in [vec![wants(&["A"], &[]), wants(&[], &[])], vec![wants(&["A"], &[]), wants(&[], &["s-"])], vec![]] {
-            assert_eq!(ServerFilter::for_interest(&interest(projections, &[])), ServerFilter::NotSystem);
+            assert_eq!(ServerFilter::for_interest(&interest(projections)), ServerFilter::NotSystem);
         }
         assert_eq!(ServerFilter::for_interest(&Interest::everything()), ServerFilter::NotSystem);
     }
 
     #[test]
     fn the_filter_never_lets_less_through_than_the_projections_want() {
-        let i = interest(vec![wants(&["SentenceCreated", "SentenceCreatedV2", "Tag"], &[]), wants(&["Tagged"], &[])], &[]);
+        let i = interest(vec![wants(&["SentenceCreated", "SentenceCreatedV2", "Tag"], &[]), wants(&["Tagged"], &[])]);
         let ServerFilter::EventTypes(prefixes) = ServerFilter::for_interest(&i) else { panic!() };
         assert_eq!(prefixes, ["SentenceCreated", "Tag"]);
         for t in ["SentenceCreated", "SentenceCreatedV2", "Tag", "Tagged"] {
