@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use projector::app::run_with;
 use projector::config::Config;
-use projector::plugins::{Plugins, UpcasterChain};
+use projector::plugins::{KeepsFailing, Plugins, UpcasterChain};
 use projector::router::Until;
 use projector::sample::Sample;
 use projector::sink::{embedded::EmbeddedGraph, null::NullSink, Sink};
@@ -23,6 +23,8 @@ use projector::source::{ExpectedRevision, NewEvent, Source};
 mod common;
 
 const RUNS: usize = 3;
+/// How often the default settings and the grid's best are run one after the other for their ratio.
+const ALTERNATE_RUNS: usize = 7;
 const REBUILD_EVENTS: u64 = 1_000_000;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -96,9 +98,23 @@ fn main() {
         println!("| {lanes} | {:.0} | {:.0} | {:.0} |", line[0], line[1], line[2]);
         grid.push((lanes, line));
     }
-    let best = grid.iter().flat_map(|(_, line)| line.iter().copied()).fold(0.0, f64::max);
-    let default = events as f64 / rows[1].time.as_secs_f64();
-    println!("\ndefault settings (figure 2) / best of the grid: {:.2} (goal >= 0.95)", default / best);
+    // The machine is noisy: the ratio comes from the default and the best cell
+    // of the grid run alternately, not from figures measured minutes apart.
+    let (best_lanes, best_batch, _) = grid
+        .iter()
+        .flat_map(|(lanes, line)| line.iter().zip([1usize, 16, 256]).map(move |(rate, batch)| (*lanes, batch, *rate)))
+        .fold((1, 1, 0.0), |best, cell| if cell.2 > best.2 { cell } else { best });
+    let mut best_config = config.clone();
+    (best_config.lanes.count, best_config.lanes.batch_size) = (Some(best_lanes), Some(best_batch));
+    let (mut default_times, mut best_times) = (Vec::new(), Vec::new());
+    for _ in 0..ALTERNATE_RUNS {
+        default_times.push(pipeline(&config, &interview, &log_path, null()));
+        best_times.push(pipeline(&best_config, &interview, &log_path, null()));
+    }
+    default_times.sort();
+    best_times.sort();
+    let ratio = best_times[ALTERNATE_RUNS / 2].as_secs_f64() / default_times[ALTERNATE_RUNS / 2].as_secs_f64();
+    println!("\ndefault settings / best of the grid ({best_lanes} lanes, batch {best_batch}), run alternately {ALTERNATE_RUNS} times: {ratio:.2} (goal >= 0.95)");
     let svg = repo.join("docs/benchmarks-lanes.svg");
     std::fs::write(&svg, chart(&grid)).unwrap();
     println!("\nchart: {}", svg.display());
@@ -128,7 +144,7 @@ fn pipeline(config: &Config, plugins: &Plugins, log: &Path, sink: Arc<dyn Sink>)
 /// sandbox, and the same crate compiled natively.
 fn handler_only(plugins: &Plugins, log: &Path) -> (Duration, Duration) {
     let mut source = EmbeddedLog::open(log).unwrap();
-    let mut chain = UpcasterChain::new(&plugins.upcasters, projector::runtime::limits::DEFAULT_CALL_DEADLINE).unwrap();
+    let mut chain = UpcasterChain::new(&plugins.upcasters, projector::runtime::limits::DEFAULT_CALL_DEADLINE, KeepsFailing::NEVER).unwrap();
     let events: Vec<_> = source.read(0, usize::MAX >> 1).unwrap().into_iter().flat_map(|e| chain.upcast(e).unwrap()).collect();
     let native_events: Vec<projector_sdk::Event> = events.iter().map(common::to_sdk).collect();
     let mut instance = plugins.projections[0].instantiate(Duration::from_secs(5)).unwrap();

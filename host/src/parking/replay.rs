@@ -4,7 +4,6 @@
 //! so does the rest of its key.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -63,9 +62,7 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
         let mut instance = plugin.instantiate(deadline(&projection))?;
         if !chains.contains_key(&projection) {
             let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
-            // A replay is run by hand, event by event: nothing to quarantine.
-            let never = KeepsFailing { after: 0, after_failing: Duration::ZERO };
-            chains.insert(projection.clone(), UpcasterChain::new(&needed, deadline(&projection), never)?);
+            chains.insert(projection.clone(), UpcasterChain::new(&needed, deadline(&projection), KeepsFailing::NEVER)?);
         }
         let upcasters = chains.get_mut(&projection).expect("made above");
         records.sort_by_key(|r| r.position);

@@ -41,6 +41,11 @@ pub struct KeepsFailing {
     pub after_failing: Duration,
 }
 
+impl KeepsFailing {
+    /// For a chain run by hand (`parked replay`) or in a benchmark: nothing to quarantine.
+    pub const NEVER: Self = Self { after: 0, after_failing: Duration::ZERO };
+}
+
 /// Which upcaster of `plugins` takes each (event type, version); two that
 /// claim the same step are refused, whether or not one projection needs both.
 pub fn claims(plugins: &[Arc<UpcasterPlugin>]) -> Result<HashMap<(String, u32), usize>> {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -30,19 +30,18 @@ fn snapshot(dir: &Path) -> Snapshot {
 }
 
 pub struct Watcher {
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the watcher at once, not at its next poll.
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Watcher {
     pub fn start(dir: PathBuf, swapper: Arc<Swapper>) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let (stop, stopping) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("plugin-watcher".into()).spawn(move || {
             let mut loaded = snapshot(&dir);
             let mut seen = loaded.clone();
-            while !stopping.load(Ordering::Relaxed) {
-                std::thread::sleep(WATCH_INTERVAL);
+            while let Err(RecvTimeoutError::Timeout) = stopping.recv_timeout(WATCH_INTERVAL) {
                 let now = snapshot(&dir);
                 let settled = now == seen;
                 seen = now;
@@ -61,13 +60,13 @@ impl Watcher {
                 }
             }
         })?;
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self { stop: Some(stop), thread: Some(thread) })
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
