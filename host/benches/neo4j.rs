@@ -102,7 +102,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// The statements the sink would send for the sample's mutations, batch by batch.
 fn raw_statements(plugins: &Plugins, log: &Path, keys: &HashMap<String, String>) -> Vec<Vec<neo4rs::Query>> {
-    let mut chain = UpcasterChain::new(&plugins.upcasters, projector::runtime::limits::DEFAULT_CALL_DEADLINE, projector::plugins::KeepsFailing::NEVER).unwrap();
+    let mut chain = UpcasterChain::new(&plugins.upcasters, &plugins.upcasters, projector::runtime::limits::DEFAULT_CALL_DEADLINE, projector::plugins::KeepsFailing::NEVER).unwrap();
     let events: Vec<_> =
         EmbeddedLog::open(log).unwrap().read(0, usize::MAX >> 1).unwrap().into_iter().flat_map(|e| chain.upcast(e).unwrap()).collect();
     let mut instance = plugins.projections[0].instantiate(Duration::from_secs(5)).unwrap();

@@ -144,7 +144,7 @@ fn pipeline(config: &Config, plugins: &Plugins, log: &Path, sink: Arc<dyn Sink>)
 /// sandbox, and the same crate compiled natively.
 fn handler_only(plugins: &Plugins, log: &Path) -> (Duration, Duration) {
     let mut source = EmbeddedLog::open(log).unwrap();
-    let mut chain = UpcasterChain::new(&plugins.upcasters, projector::runtime::limits::DEFAULT_CALL_DEADLINE, KeepsFailing::NEVER).unwrap();
+    let mut chain = UpcasterChain::new(&plugins.upcasters, &plugins.upcasters, projector::runtime::limits::DEFAULT_CALL_DEADLINE, KeepsFailing::NEVER).unwrap();
     let events: Vec<_> = source.read(0, usize::MAX >> 1).unwrap().into_iter().flat_map(|e| chain.upcast(e).unwrap()).collect();
     let native_events: Vec<projector_sdk::Event> = events.iter().map(common::to_sdk).collect();
     let mut instance = plugins.projections[0].instantiate(Duration::from_secs(5)).unwrap();

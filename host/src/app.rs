@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::lanes::{LaneSet, LaneSettings, Progress};
 use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain};
 use crate::router::{Router, Until};
+use crate::sink::lease::Lease;
 use crate::sink::Sink;
 use crate::source::{self, Interest, Source, Wants};
 use crate::swap::{Admin, Swapper, Watcher};
@@ -104,6 +105,9 @@ pub struct Pipeline {
     swapper: Arc<Swapper>,
     progress: Arc<Progress>,
     started: Instant,
+    /// The length of the leases taken on read models, and whether to wait for one held.
+    lease: Duration,
+    wait_for_lease: bool,
 }
 
 /// One projection before it runs.
@@ -126,12 +130,13 @@ impl Pipeline {
             let slot = Arc::new(Slot::new(plugin.clone(), settings.workers.clamp(1, settings.lanes.max(1)), settings.call_deadline));
             let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
             let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
-            let upcasters = UpcasterChain::new(&needed, settings.call_deadline, limit)?;
+            let upcasters = UpcasterChain::new(&needed, &plugins.upcasters, settings.call_deadline, limit)?;
             projections.push(Projection { plugin: plugin.clone(), slot, settings, upcasters });
         }
         let slots = projections.iter().map(|p| p.slot.clone()).collect();
         let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink.clone()));
-        Ok(Self { projections, sink, swapper, progress, started })
+        let (lease, wait_for_lease) = (Duration::from_millis(config.lease_ms), config.wait_for_lease);
+        Ok(Self { projections, sink, swapper, progress, started, lease, wait_for_lease })
     }
 
     /// What swaps builds in this pipeline's lanes.
@@ -148,6 +153,10 @@ impl Pipeline {
             let source = open(&plugin)?;
             // A source that must be told what became of each event (a persistent subscription).
             settings.settle = source.settler();
+            // One writer per read model; a group's members share it by the server's assignment.
+            if settings.settle.is_none() {
+                settings.lease = Some(Lease::take(self.sink.clone(), plugin.name(), self.lease, self.wait_for_lease, stop)?);
+            }
             let lanes = LaneSet::start(slot.clone(), self.sink.clone(), &settings, self.progress.clone())?;
             tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
             routers.push(Router { plugin, slot, lanes, upcasters });

@@ -57,6 +57,12 @@ pub struct Config {
     pub lanes: LaneConfig,
     /// Per-projection overrides of `lanes`, by projection name.
     pub projections: BTreeMap<String, LaneConfig>,
+    /// How long the lease on a projection's read model lasts unless renewed:
+    /// a host that died without giving it up holds up the next this long.
+    pub lease_ms: u64,
+    /// Whether `run` waits for a read model another host holds (`--wait`)
+    /// instead of refusing to start.
+    pub wait_for_lease: bool,
 }
 
 /// Lane settings; in `[projections.NAME]` every field is optional.
@@ -95,6 +101,8 @@ impl Default for Config {
             watch: true,
             lanes: LaneConfig::default(),
             projections: BTreeMap::new(),
+            lease_ms: crate::sink::lease::DEFAULT_LEASE.as_millis() as u64,
+            wait_for_lease: false,
         }
     }
 }
@@ -115,6 +123,9 @@ impl Config {
 
     /// What the types alone cannot refuse.
     pub fn check(&self) -> Result<()> {
+        if self.lease_ms < 300 {
+            anyhow::bail!("`lease_ms` = {} is too short to be renewed in time: use 300 or more (the default is {})", self.lease_ms, crate::sink::lease::DEFAULT_LEASE.as_millis());
+        }
         if self.lanes.group.is_some() {
             anyhow::bail!("`group` belongs in `[projections.NAME]`: a group is one projection's persistent subscription");
         }
@@ -151,6 +162,7 @@ impl Config {
             quarantine_after: own.quarantine_after.or(self.lanes.quarantine_after).unwrap_or(DEFAULT_QUARANTINE_AFTER),
             quarantine_after_failing: pick(|c| c.quarantine_after_failing_ms).map_or(DEFAULT_QUARANTINE_AFTER_FAILING, ms),
             settle: None,
+            lease: None,
         }
     }
 }

@@ -87,6 +87,10 @@ enum Command {
     Run {
         #[arg(long)]
         follow: bool,
+        /// When another host holds a projection's read model, wait until it
+        /// stops (or its lease expires) and take over, instead of refusing to start
+        #[arg(long)]
+        wait: bool,
         /// No progress bar
         #[arg(long)]
         quiet: bool,
@@ -304,7 +308,10 @@ fn run(cli: Cli) -> Result<()> {
             let position = source::open_writer(&config.source)?.write(&[event], expected_revision)?;
             writeln!(out, "appended at position {}", position.unwrap_or_default())?;
         }
-        Command::Run { follow, quiet } => run_projections(&config, follow, quiet)?,
+        Command::Run { follow, wait, quiet } => {
+            let config = Config { wait_for_lease: wait || config.wait_for_lease, ..config };
+            run_projections(&config, follow, quiet)?
+        }
         Command::Graph(cmd) => graph(&config, cmd, &mut out)?,
         Command::Plugins(PluginsCommand::Swap(cmd)) => swap(&config, cmd, &mut out)?,
         Command::Plugins(PluginsCommand::Try { file, event, expect }) => {

@@ -61,8 +61,12 @@ impl Router {
         // order: every event it delivers is routed, whatever its position.
         let settler = source.settler();
         while !stop.load(Ordering::Relaxed) {
+            if let Some(why) = self.lanes.lease_lost() {
+                anyhow::bail!("projection {} stopped: {why}", self.name());
+            }
             if self.slot.resume_pending() {
                 self.lanes.restart()?;
+                self.upcasters.reset();
                 tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
                 next = next.min(self.lanes.resumed_from);
             }
@@ -92,7 +96,8 @@ impl Router {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                // Not stopping: the workers stopped (one panicked); finishing the lanes says why.
+                // Not stopping: the workers stopped (the lease was lost, or one
+                // panicked); finishing the lanes says why.
                 anyhow::bail!("the workers of projection {} stopped", self.name());
             }
             next = last + 1;

@@ -9,6 +9,7 @@ use projector::app::run_with;
 use projector::parking::{ParkedRecord, Resolution};
 use projector::plugins::WriteScope;
 use projector::router::Until;
+use projector::sink::lease::{Claim, Taken};
 use projector::sink::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
 use serde_json::json;
 
@@ -61,6 +62,12 @@ impl Sink for Faulty {
     }
     fn checkpoint(&self, projection: &str) -> anyhow::Result<u64> {
         self.inner.checkpoint(projection)
+    }
+    fn take_lease(&self, claim: &Claim, renew: bool) -> Result<Taken, SinkError> {
+        self.inner.take_lease(claim, renew)
+    }
+    fn release_lease(&self, projection: &str, token: &str) -> Result<(), SinkError> {
+        self.inner.release_lease(projection, token)
     }
 }
 

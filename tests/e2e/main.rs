@@ -23,3 +23,4 @@ mod sources;
 mod swap;
 mod targets;
 mod upcasting;
+mod writers;

@@ -114,6 +114,23 @@ fn the_interview_projection_gives_the_same_graph_in_neo4j_as_in_the_embedded_sin
 }
 
 #[test]
+fn a_second_host_on_a_held_neo4j_read_model_refuses_and_a_taken_over_lease_fences_commits() {
+    let (ws, _turn) = neo4j_workspace(&INTERVIEW);
+    import_sample(&ws, 300);
+    let stderr = std::fs::File::create(ws.path("first.log")).unwrap();
+    let mut first = Reaped(ws.command(&["run", "--follow", "--quiet"]).stdout(Stdio::null()).stderr(stderr).spawn().unwrap());
+    crate::support::wait_until("the first host caught up", Duration::from_secs(60), || {
+        ws.graph().checkpoint("interview-graph").unwrap() > 300
+    });
+    let out = ws.command(&["run", "--quiet"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("is held by") && said.contains(&format!("pid {}", first.0.id())), "{said}");
+    crate::support::signal(&first.0, "TERM");
+    assert!(first.0.wait().unwrap().success());
+    crate::writers::a_lease_taken_over_fences_the_old_holders_commits(ws.graph().as_ref());
+}
+
+#[test]
 fn values_that_look_like_cypher_are_stored_literally_and_bad_names_are_refused() {
     const EVIL: [&str; 3] = ["'\"`}) DETACH DELETE n //", "x` }) MATCH (m) DETACH DELETE m //", "$rows"];
     let (ws, _turn) = neo4j_workspace(&["recorder", "adversary"]);

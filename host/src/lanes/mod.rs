@@ -27,6 +27,7 @@ pub use worker::{GUARD_CACHE_LIMIT, SINK_BACKOFF_CAP};
 use crate::checkpoint::Tracker;
 use crate::parking::ParkMode;
 use crate::plugins::Slot;
+use crate::sink::lease::Lease;
 use crate::sink::{Commit, Sink, SinkError};
 use crate::source::settle::{Settled, Settlement, Settler};
 use crate::Event;
@@ -78,6 +79,9 @@ pub struct LaneSettings {
     /// Set when the source must be told what became of each event (a
     /// persistent subscription): each lane settles its items after its commit.
     pub settle: Option<Settler>,
+    /// The lease this host holds on the projection's read model, which every
+    /// commit carries; `None` for a projection read through a group.
+    pub lease: Option<Arc<Lease>>,
 }
 
 /// Counts shared with whoever shows progress.
@@ -181,6 +185,11 @@ impl LaneSet {
         self.board.put(placed, stop) == count
     }
 
+    /// Why the projection lost its read model's lease, if it did: it must stop.
+    pub fn lease_lost(&self) -> Option<String> {
+        self.settings.lease.as_ref().and_then(|l| l.lost())
+    }
+
     /// Whether the events of `key` are parked behind an earlier one of it, at
     /// once and without a handler call (in key-tail parking).
     pub fn is_blocked(&self, key: &str) -> bool {
@@ -220,7 +229,8 @@ impl LaneSet {
         if checkpoint <= self.flushed.load(Ordering::Relaxed) {
             return Ok(checkpoint);
         }
-        let commit = Commit { projection: &self.projection, applied: Vec::new(), parked: Vec::new(), checkpoint };
+        let lease = self.settings.lease.as_deref().map(Lease::token);
+        let commit = Commit { projection: &self.projection, applied: Vec::new(), parked: Vec::new(), checkpoint, lease };
         let mut backoff = Duration::from_millis(50);
         loop {
             match self.sink.commit(&commit) {
@@ -238,6 +248,12 @@ impl LaneSet {
                         tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "stopping while the sink is unavailable: the checkpoint is not saved; the next start delivers again what came after the last one saved, and the guards skip what was applied");
                     }
                     return Ok(self.flushed.load(Ordering::Relaxed));
+                }
+                Err(SinkError::Fenced(holder)) => {
+                    let why = format!("{holder} holds the lease now; saving the checkpoint was refused");
+                    self.settings.lease.as_ref().inspect(|l| l.lose(why.clone()));
+                    self.board.abandon();
+                    anyhow::bail!("projection {} stopped: {why}", self.projection)
                 }
                 Err(e) => anyhow::bail!("cannot save the checkpoint of {}: {e}", self.projection),
             }
@@ -282,6 +298,9 @@ impl LaneSet {
         let left = self.board.held();
         if left > 0 {
             tracing::warn!(projection = %self.projection, events = left, "stopped with events not committed (queued, or waiting for a retry); they are delivered again at the next start");
+        }
+        if let Some(why) = self.lease_lost() {
+            anyhow::bail!("projection {} stopped without writing more: {why}", self.projection);
         }
         let checkpoint = self.flush(Some(stop))?;
         if !panics.is_empty() {

@@ -179,7 +179,9 @@ impl Worker {
         match committed {
             Committed::Yes => self.tracker().completed(&positions),
             Committed::Abandoned => {
-                tracing::warn!(projection = self.plugin.name(), worker = self.index, events = batch.entries.len(), "stopping while the sink is unavailable: this batch is not committed and is delivered again at the next start");
+                if self.settings.lease.as_ref().is_none_or(|l| l.lost().is_none()) {
+                    tracing::warn!(projection = self.plugin.name(), worker = self.index, events = batch.entries.len(), "stopping while the sink is unavailable: this batch is not committed and is delivered again at the next start");
+                }
                 self.board.abandon();
                 self.not_taken(batch.entries.iter());
                 return dropped + batch.entries.len();
@@ -478,7 +480,7 @@ impl Worker {
     }
 
     fn commit_of<'a>(&'a self, batch: &'a Batch, decisions: &'a [Decision], checkpoint: u64) -> Commit<'a> {
-        let mut commit = Commit { projection: self.plugin.name(), applied: Vec::new(), parked: Vec::new(), checkpoint };
+        let mut commit = Commit { projection: self.plugin.name(), applied: Vec::new(), parked: Vec::new(), checkpoint, lease: self.lease_token() };
         for (entry, d) in self.done(batch, decisions) {
             let item = &entry.item;
             match &d.outcome {
@@ -513,7 +515,8 @@ impl Worker {
     }
 
     /// Commits; an unavailable sink is waited out (until the host stops), a
-    /// rejection is returned.
+    /// rejection is returned. A commit fenced off (another host holds the
+    /// read model's lease now) stops the projection: nothing more is written.
     fn commit_until_available(&self, commit: &Commit) -> Committed {
         match self.until_available(|sink| match sink.commit(commit) {
             Err(SinkError::Rejected(e)) => Ok(Err(SinkError::Rejected(e))),
@@ -521,8 +524,20 @@ impl Worker {
         }) {
             Ok(Ok(())) => Committed::Yes,
             Ok(Err(rejected)) => Committed::Rejected(rejected),
+            Err(SinkError::Fenced(holder)) => {
+                if let Some(lease) = &self.settings.lease {
+                    lease.lose(format!("{holder} holds the lease now; a commit of this host was refused"));
+                }
+                self.board.abandon();
+                Committed::Abandoned
+            }
             Err(_) => Committed::Abandoned,
         }
+    }
+
+    /// The token the projection's commits are fenced by, if it holds a lease.
+    fn lease_token(&self) -> Option<&str> {
+        self.settings.lease.as_deref().map(|l| l.token())
     }
 
     /// Runs `op` until the sink is available, backing off and saying so; gives
@@ -556,7 +571,7 @@ impl Worker {
                 continue;
             }
             let applied = Applied { key: batch.entries[i].item.key_or_stream(), position, mutations };
-            let one = Commit { projection: self.plugin.name(), applied: vec![applied], parked: Vec::new(), checkpoint: 0 };
+            let one = Commit { projection: self.plugin.name(), applied: vec![applied], parked: Vec::new(), checkpoint: 0, lease: self.lease_token() };
             match self.commit_until_available(&one) {
                 Committed::Yes => {}
                 Committed::Rejected(e) => {

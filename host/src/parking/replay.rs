@@ -62,7 +62,7 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
         let mut instance = plugin.instantiate(deadline(&projection))?;
         if !chains.contains_key(&projection) {
             let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
-            chains.insert(projection.clone(), UpcasterChain::new(&needed, deadline(&projection), KeepsFailing::NEVER)?);
+            chains.insert(projection.clone(), UpcasterChain::new(&needed, &plugins.upcasters, deadline(&projection), KeepsFailing::NEVER)?);
         }
         let upcasters = chains.get_mut(&projection).expect("made above");
         records.sort_by_key(|r| r.position);
@@ -75,7 +75,8 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
             } else {
                 match upcasters.upcast(event) {
                     Err(why) => Outcome::Park(format!("upcast failed: {why}")),
-                    Ok(events) => match instance.handle(&events) {
+                    // As the router does: only what the projection subscribes to reaches its handler.
+                    Ok(events) => match instance.handle(&events.into_iter().filter(|e| plugin.subscribes(e)).collect::<Vec<_>>()) {
                         Err(trap) => Outcome::Park(format!("trap: {trap}")),
                         Ok(results) => {
                             let outcomes: Vec<Outcome> =

@@ -32,6 +32,12 @@ impl UpcasterPlugin {
     }
 }
 
+/// Why an upcast failed, and whether it counts towards quarantine.
+struct Failed {
+    why: String,
+    broke: bool,
+}
+
 /// When a chain that keeps failing quarantines its projection: after this many
 /// events failed in a row (0: never), or after failing for this long (zero: never).
 /// The projection's own `quarantine_after` and `quarantine_after_failing_ms`.
@@ -65,22 +71,34 @@ pub fn claims(plugins: &[Arc<UpcasterPlugin>]) -> Result<HashMap<(String, u32), 
 pub struct UpcasterChain {
     steps: HashMap<(String, u32), usize>,
     instances: Vec<(String, Sandbox<upcasting::Guest>)>,
+    /// Steps taken by upcasters outside the chain, by name: an upcast that
+    /// ends at one of them would lose the event (the projection does not
+    /// subscribe to the type in between), so it fails instead.
+    outside: HashMap<(String, u32), String>,
     limit: KeepsFailing,
-    /// Events failed since the last one upcast, and since when.
-    failed_in_a_row: u32,
-    failing_since: Option<Instant>,
+    /// Events whose upcast broke (a trap, a deadline, a step that breaks the
+    /// contract) since the last one upcast, and the time their calls took.
+    /// Refusals (the event's fault) do not count, as for handlers.
+    broke_in_a_row: u32,
+    broke_for: Duration,
 }
 
 impl UpcasterChain {
-    /// The chain of `plugins`, each call under `deadline` (the projection's `call_deadline_ms`).
-    pub fn new(plugins: &[Arc<UpcasterPlugin>], deadline: Duration, limit: KeepsFailing) -> Result<Self> {
+    /// The chain of `plugins` (those of `all` a projection needs), each call
+    /// under `deadline` (the projection's `call_deadline_ms`).
+    pub fn new(plugins: &[Arc<UpcasterPlugin>], all: &[Arc<UpcasterPlugin>], deadline: Duration, limit: KeepsFailing) -> Result<Self> {
         let steps = claims(plugins)?;
         let mut instances = Vec::new();
         for plugin in plugins {
             let name = plugin.manifest.name.clone();
             instances.push((name.clone(), Sandbox::new(&name, plugin.pre.clone(), deadline)?));
         }
-        Ok(Self { steps, instances, limit, failed_in_a_row: 0, failing_since: None })
+        let outside = all
+            .iter()
+            .flat_map(|p| p.manifest.upgrades.iter().map(|s| ((s.event_type.clone(), s.from_version), p.manifest.name.clone())))
+            .filter(|(step, _)| !steps.contains_key(step))
+            .collect();
+        Ok(Self { steps, instances, outside, limit, broke_in_a_row: 0, broke_for: Duration::ZERO })
     }
 
     /// Whether some upcaster of the chain takes the event as it is.
@@ -91,57 +109,80 @@ impl UpcasterChain {
     /// Raises an event to the latest version any upcaster knows. Usually one
     /// event comes out; an upcaster may split one into several, or drop it.
     pub fn upcast(&mut self, event: Event) -> Result<Vec<Event>, String> {
-        let upcast = self.steps_of(event);
-        if upcast.is_ok() {
-            (self.failed_in_a_row, self.failing_since) = (0, None);
-        } else {
-            self.failed_in_a_row += 1;
-            self.failing_since.get_or_insert_with(Instant::now);
+        let started = Instant::now();
+        match self.steps_of(event) {
+            Ok(done) => {
+                self.reset();
+                Ok(done)
+            }
+            Err(Failed { why, broke }) => {
+                if broke {
+                    self.broke_in_a_row += 1;
+                    self.broke_for += started.elapsed();
+                }
+                Err(why)
+            }
         }
-        upcast
     }
 
-    /// Why the chain keeps failing, once it has failed `limit.after` events in
-    /// a row or for `limit.after_failing`: its projection must be quarantined.
+    /// Forgets the failures so far (a success, or the projection resumes).
+    pub fn reset(&mut self) {
+        (self.broke_in_a_row, self.broke_for) = (0, Duration::ZERO);
+    }
+
+    /// Why the chain keeps failing, once it broke on `limit.after` events in a
+    /// row or for `limit.after_failing` of calls: its projection must be quarantined.
     pub fn keeps_failing(&self) -> Option<String> {
-        let (in_a_row, since) = (self.failed_in_a_row, self.failing_since?);
-        let failing = since.elapsed();
-        if self.limit.after > 0 && in_a_row >= self.limit.after {
+        let (in_a_row, failing) = (self.broke_in_a_row, self.broke_for);
+        if in_a_row == 0 {
+            None
+        } else if self.limit.after > 0 && in_a_row >= self.limit.after {
             Some(format!("its upcasters failed {in_a_row} events in a row"))
         } else if !self.limit.after_failing.is_zero() && failing >= self.limit.after_failing {
-            Some(format!("its upcasters failed every event for {:.1} s", failing.as_secs_f64()))
+            Some(format!("its upcasters failed {in_a_row} events in a row, in {:.1} s of calls", failing.as_secs_f64()))
         } else {
             None
         }
     }
 
-    fn steps_of(&mut self, event: Event) -> Result<Vec<Event>, String> {
+    fn steps_of(&mut self, event: Event) -> Result<Vec<Event>, Failed> {
+        let broke = |why: String| Failed { why, broke: true };
         let mut done = Vec::new();
         let mut todo = vec![event];
         let mut steps = 0;
         while let Some(event) = todo.pop() {
-            let Some(&which) = self.steps.get(&(event.event_type.clone(), event.schema_version)) else {
+            let step = (event.event_type.clone(), event.schema_version);
+            let Some(&which) = self.steps.get(&step) else {
+                if let Some(other) = self.outside.get(&step) {
+                    return Err(Failed {
+                        why: format!(
+                            "the upcast gave {} v{}, which upcaster `{other}` takes, but this projection does not subscribe to {}: add that type to its subscription",
+                            step.0, step.1, step.0
+                        ),
+                        broke: false,
+                    });
+                }
                 done.push(event);
                 continue;
             };
             steps += 1;
             if steps > MAX_UPCAST_STEPS {
-                return Err(format!("more than {MAX_UPCAST_STEPS} upcast steps: do two upcasters undo each other?"));
+                return Err(broke(format!("more than {MAX_UPCAST_STEPS} upcast steps: do two upcasters undo each other?")));
             }
             let (name, sandbox) = &mut self.instances[which];
             let from = event.schema_version;
             let out = sandbox
                 .call(|guest, store| guest.call_upcast(store, &event))
-                .map_err(|trap| format!("upcaster `{name}` trapped: {trap}"))?
-                .map_err(|error| format!("upcaster `{name}` refused {} v{from}: {error}", event.event_type))?;
+                .map_err(|trap| broke(format!("upcaster `{name}` trapped: {trap}")))?
+                .map_err(|error| Failed { why: format!("upcaster `{name}` refused {} v{from}: {error}", event.event_type), broke: false })?;
             for next in out.into_iter().rev() {
                 if next.schema_version != from + 1 {
-                    return Err(format!(
+                    return Err(broke(format!(
                         "upcaster `{name}` turned {} v{from} into v{}, not v{}",
                         event.event_type,
                         next.schema_version,
                         from + 1
-                    ));
+                    )));
                 }
                 todo.push(Event { position: event.position, revision: event.revision, stream: event.stream.clone(), ..next });
             }

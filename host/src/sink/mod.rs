@@ -2,6 +2,7 @@
 //! the checkpoint, in one transaction per batch.
 
 pub mod embedded;
+pub mod lease;
 pub mod neo4j;
 pub mod null;
 
@@ -50,6 +51,10 @@ pub struct Commit<'a> {
     pub parked: Vec<Parked>,
     /// Every position below this is done (the sink keeps the highest it was given).
     pub checkpoint: u64,
+    /// The token of the lease the committing host holds on the projection's
+    /// read model; the commit is refused (`SinkError::Fenced`) unless it is
+    /// still the lease's. `None` for a projection that takes no lease.
+    pub lease: Option<&'a str>,
 }
 
 /// Why a commit failed, which decides what the lane does next.
@@ -60,6 +65,9 @@ pub enum SinkError {
     Unavailable(anyhow::Error),
     /// The sink refused what was asked of it: one of the events is at fault.
     Rejected(anyhow::Error),
+    /// The commit's lease is not the read model's lease any more: another host
+    /// took over. Nothing was written; this host must stop writing.
+    Fenced(String),
 }
 
 impl std::fmt::Display for SinkError {
@@ -67,6 +75,7 @@ impl std::fmt::Display for SinkError {
         match self {
             SinkError::Unavailable(e) => write!(f, "sink unavailable: {e:#}"),
             SinkError::Rejected(e) => write!(f, "sink rejected the write: {e:#}"),
+            SinkError::Fenced(holder) => write!(f, "sink refused the write: the read model's lease is held by {holder} now"),
         }
     }
 }
@@ -125,6 +134,14 @@ pub trait Sink: Send + Sync {
 
     /// The stored checkpoint of a projection (0 when it never ran).
     fn checkpoint(&self, projection: &str) -> Result<u64>;
+
+    /// Takes the lease on a projection's read model, when it is free, expired
+    /// or the claim's already; or, with `renew`, extends it only while it is
+    /// still the claim's (taken over or given up since: `Taken::Lost`).
+    fn take_lease(&self, claim: &lease::Claim, renew: bool) -> Result<lease::Taken, SinkError>;
+
+    /// Gives up the lease, if `token` still holds it.
+    fn release_lease(&self, projection: &str, token: &str) -> Result<(), SinkError>;
 }
 
 /// Opens a sink that must hold a read model already, for commands that read it:

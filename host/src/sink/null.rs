@@ -46,5 +46,13 @@ impl Sink for NullSink {
     fn checkpoint(&self, _: &str) -> Result<u64> {
         Ok(0)
     }
+
+    fn take_lease(&self, _: &super::lease::Claim, _: bool) -> Result<super::lease::Taken, SinkError> {
+        Ok(super::lease::Taken::Yes)
+    }
+
+    fn release_lease(&self, _: &str, _: &str) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
+use super::lease::{now_ms, Claim, Taken};
 use super::{Applied, Commit, KeyProperties, ProjectionState, Sink, SinkError};
 use crate::parking::{ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
@@ -48,10 +49,19 @@ impl EmbeddedGraph {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn try_commit(&self, commit: &Commit) -> rusqlite::Result<()> {
+    /// Commits, unless the commit's lease is not the read model's any more:
+    /// then nothing is written and the lease's holder is returned.
+    fn try_commit(&self, commit: &Commit) -> rusqlite::Result<Option<String>> {
         let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        if let Some(token) = commit.lease {
+            // Read inside the transaction: a lease taken over after this read
+            // makes the write below fail (the snapshot is stale), never pass.
+            if let Some(holder) = fenced(&tx, commit.projection, token)? {
+                return Ok(Some(holder));
+            }
+        }
         let mut ids = apply::NodeIds::default();
         for applied in &commit.applied {
             apply::applied(&tx, &keys, &mut ids, commit.projection, applied)?;
@@ -72,8 +82,22 @@ impl EmbeddedGraph {
                                                     high_water = max(high_water, excluded.high_water)",
         )?
         .execute(params![commit.projection, commit.checkpoint as i64, high_water as i64])?;
-        tx.commit()
+        tx.commit()?;
+        Ok(None)
     }
+}
+
+/// The holder of the projection's lease, if `token` does not hold it.
+fn fenced(tx: &rusqlite::Transaction, projection: &str, token: &str) -> rusqlite::Result<Option<String>> {
+    let lease: Option<(String, String)> = tx
+        .prepare_cached("SELECT token, holder FROM leases WHERE projection = ?1")?
+        .query_row([projection], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match lease {
+        Some((held, _)) if held == token => None,
+        Some((_, holder)) => Some(holder),
+        None => Some("nobody (it was given up after this host lost it)".to_owned()),
+    })
 }
 
 /// Busy, locked and I/O failures are outages; anything else is the data's fault.
@@ -118,7 +142,43 @@ impl Sink for EmbeddedGraph {
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), SinkError> {
-        self.try_commit(commit).map_err(classify)
+        match self.try_commit(commit).map_err(classify)? {
+            None => Ok(()),
+            Some(holder) => Err(SinkError::Fenced(holder)),
+        }
+    }
+
+    fn take_lease(&self, claim: &Claim, renew: bool) -> Result<Taken, SinkError> {
+        let mut conn = self.conn();
+        let mut take = || -> rusqlite::Result<Taken> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let now = now_ms();
+            let held: Option<(String, String, i64)> = tx
+                .query_row("SELECT token, holder, expires_at FROM leases WHERE projection = ?1", [&claim.projection], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            match held {
+                Some((token, holder, _)) if renew && token != claim.token => return Ok(Taken::Lost { holder }),
+                None if renew => return Ok(Taken::Lost { holder: "nobody (it was given up)".into() }),
+                Some((token, holder, expires_at)) if token != claim.token && expires_at > now => {
+                    return Ok(Taken::HeldBy { holder, expires_in: Duration::from_millis((expires_at - now) as u64) });
+                }
+                _ => {}
+            }
+            tx.execute(
+                "INSERT INTO leases (projection, token, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (projection) DO UPDATE SET token = excluded.token, holder = excluded.holder, expires_at = excluded.expires_at",
+                params![claim.projection, claim.token, claim.holder, now + claim.length.as_millis() as i64],
+            )?;
+            tx.commit()?;
+            Ok(Taken::Yes)
+        };
+        take().map_err(classify)
+    }
+
+    fn release_lease(&self, projection: &str, token: &str) -> Result<(), SinkError> {
+        self.conn().execute("DELETE FROM leases WHERE projection = ?1 AND token = ?2", [projection, token]).map(drop).map_err(classify)
     }
 
     fn stats(&self) -> Result<super::GraphStats> {

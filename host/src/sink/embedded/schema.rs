@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS parked (
     note           TEXT
 );
 CREATE INDEX IF NOT EXISTS parked_by_key ON parked (projection, key, status);
+-- One writer per read model: the host whose token is here commits; expiry in Unix ms.
+CREATE TABLE IF NOT EXISTS leases (
+    projection TEXT PRIMARY KEY,
+    token      TEXT    NOT NULL,
+    holder     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 -- An event re-delivered after a restart is not parked twice.
 CREATE UNIQUE INDEX IF NOT EXISTS parked_once ON parked (projection, position, key) WHERE status = 'parked';
 ";

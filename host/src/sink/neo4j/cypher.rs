@@ -22,6 +22,8 @@ pub const GUARD: &str = "_ProjectorGuard";
 pub const CHECKPOINT: &str = "_ProjectorCheckpoint";
 pub const PARKED: &str = "_ProjectorParked";
 pub const SEQUENCE: &str = "_ProjectorSequence";
+/// One per projection: the lease of the host that writes its read model.
+pub const LEASE: &str = "_ProjectorLease";
 /// One per projected label: which property holds a node's key.
 pub const LABEL: &str = "_ProjectorLabel";
 /// What every bookkeeping label starts with.

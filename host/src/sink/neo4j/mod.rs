@@ -22,7 +22,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use neo4rs::{Graph, Query, Txn};
 
-use self::cypher::{CHECKPOINT, GUARD, LABEL, PARKED, SEQUENCE};
+use self::cypher::{CHECKPOINT, GUARD, LABEL, LEASE, PARKED, SEQUENCE};
+use super::lease::{now_ms, Claim, Taken};
 use super::KeyProperties;
 use super::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
 use crate::parking::{event_to_json, Parked, ParkedRecord, Resolution};
@@ -46,6 +47,8 @@ pub struct Neo4jSink {
     uri: String,
     settings: Settings,
     keys: RwLock<KeyProperties>,
+    /// Whether the lease label's uniqueness constraint was made in this process.
+    lease_constraint: std::sync::atomic::AtomicBool,
 }
 
 impl Neo4jSink {
@@ -62,7 +65,7 @@ impl Neo4jSink {
             let _entered = runtime.enter();
             Graph::connect(config).with_context(|| format!("sink {uri}: cannot connect"))?
         };
-        let sink = Self { runtime, graph, uri: uri.to_owned(), settings: settings.clone(), keys: RwLock::new(HashMap::new()) };
+        let sink = Self { runtime, graph, uri: uri.to_owned(), settings: settings.clone(), keys: RwLock::new(HashMap::new()), lease_constraint: Default::default() };
         sink.block(async { sink.graph.run(neo4rs::query("RETURN 1")).await })
             .map_err(|e| anyhow!("{e:#}"))
             .with_context(|| {
@@ -118,13 +121,15 @@ impl Neo4jSink {
     }
 
     /// Runs statements in one transaction, then parks `parked` in it, and
-    /// commits. A transaction that lost a race is tried again at once.
-    fn transaction(&self, statements: &[Query], parked: &[Parked], projection: &str) -> Result<(), SinkError> {
+    /// commits; with a lease token, only while that token holds the
+    /// projection's lease. A transaction that lost a race is tried again at once.
+    fn transaction(&self, statements: &[Query], parked: &[Parked], projection: &str, lease: Option<&str>) -> Result<(), SinkError> {
         let mut tries = 0;
         loop {
             tries += 1;
-            let error = match self.block(self.try_transaction(statements, parked, projection)) {
-                Ok(()) => return Ok(()),
+            let error = match self.block(self.try_transaction(statements, parked, projection, lease)) {
+                Ok(None) => return Ok(()),
+                Ok(Some(holder)) => return Err(SinkError::Fenced(holder)),
                 Err(error) => error,
             };
             if tries >= CONFLICT_TRIES || !is_conflict(&error) {
@@ -136,8 +141,25 @@ impl Neo4jSink {
         }
     }
 
-    async fn try_transaction(&self, statements: &[Query], parked: &[Parked], projection: &str) -> Result<(), neo4rs::Error> {
+    /// Commits, or returns the lease's holder when `lease` no longer holds it.
+    async fn try_transaction(&self, statements: &[Query], parked: &[Parked], projection: &str, lease: Option<&str>) -> Result<Option<String>, neo4rs::Error> {
         let mut txn = self.graph.start_txn().await?;
+        if let Some(token) = lease {
+            // Writing to the lease node locks it until this transaction ends,
+            // so a takeover waits for this commit instead of slipping in under it.
+            let fence = neo4rs::query(&format!(
+                "OPTIONAL MATCH (l:`{LEASE}` {{projection: $projection}}) SET l.checked_at = $now
+                 RETURN coalesce(l.token, '') AS token, coalesce(l.holder, 'nobody (it was given up after this host lost it)') AS holder"
+            ))
+            .param("projection", projection)
+            .param("now", now_ms());
+            let row = single(&mut txn, fence).await?;
+            if row.get::<String>("token").ok().as_deref() != Some(token) {
+                let holder = row.get::<String>("holder").unwrap_or_else(|_| "another host".into());
+                txn.rollback().await?;
+                return Ok(Some(holder));
+            }
+        }
         for statement in statements {
             txn.run(statement.clone()).await?;
         }
@@ -145,7 +167,7 @@ impl Neo4jSink {
             park(&mut txn, projection, p).await?;
         }
         txn.commit().await?;
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -154,6 +176,7 @@ impl Neo4jSink {
 fn is_conflict(error: &SinkError) -> bool {
     let cause = match error {
         SinkError::Unavailable(e) | SinkError::Rejected(e) => e,
+        SinkError::Fenced(_) => return false,
     };
     cause.chain().any(|c| match c.downcast_ref::<neo4rs::Error>() {
         Some(neo4rs::Error::Neo4j(e)) => {
@@ -293,7 +316,7 @@ impl Sink for Neo4jSink {
             .unwrap_or(0);
         let statements = cypher::commit(commit.projection, &commit.applied, commit.checkpoint, high_water, &self.keys())
             .map_err(SinkError::Rejected)?;
-        self.transaction(&statements, &commit.parked, commit.projection)
+        self.transaction(&statements, &commit.parked, commit.projection, commit.lease)
     }
 
     fn stats(&self) -> Result<GraphStats> {
@@ -337,7 +360,57 @@ impl Sink for Neo4jSink {
             .param("note", note)
             .param("resolved_at", crate::parking::now()),
         );
-        self.transaction(&statements, &[], projection)
+        self.transaction(&statements, &[], projection, None)
+    }
+
+    fn take_lease(&self, claim: &Claim, renew: bool) -> Result<Taken, SinkError> {
+        use std::sync::atomic::Ordering;
+        if !self.lease_constraint.load(Ordering::Relaxed) {
+            let constraint = format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:`{LEASE}`) REQUIRE n.projection IS UNIQUE");
+            self.block(async { self.graph.run(neo4rs::query(&constraint)).await })?;
+            self.lease_constraint.store(true, Ordering::Relaxed);
+        }
+        self.block(async {
+            let mut txn = self.graph.start_txn().await?;
+            let now = now_ms();
+            let held = neo4rs::query(&format!(
+                "MERGE (l:`{LEASE}` {{projection: $projection}})
+                 RETURN coalesce(l.token, '') AS token, coalesce(l.holder, '') AS holder, coalesce(l.expires_at, 0) AS expires_at"
+            ))
+            .param("projection", claim.projection.as_str());
+            let row = single(&mut txn, held).await?;
+            let (token, holder, expires_at) = (
+                row.get::<String>("token").unwrap_or_default(),
+                row.get::<String>("holder").unwrap_or_default(),
+                row.get::<i64>("expires_at").unwrap_or(0),
+            );
+            if renew && token != claim.token {
+                txn.rollback().await?;
+                let holder = if token.is_empty() { "nobody (it was given up)".to_owned() } else { holder };
+                return Ok(Taken::Lost { holder });
+            }
+            if !token.is_empty() && token != claim.token && expires_at > now {
+                txn.rollback().await?;
+                return Ok(Taken::HeldBy { holder, expires_in: Duration::from_millis((expires_at - now) as u64) });
+            }
+            let take = neo4rs::query(&format!(
+                "MATCH (l:`{LEASE}` {{projection: $projection}}) SET l.token = $token, l.holder = $holder, l.expires_at = $expires_at"
+            ))
+            .param("projection", claim.projection.as_str())
+            .param("token", claim.token.as_str())
+            .param("holder", claim.holder.as_str())
+            .param("expires_at", now + claim.length.as_millis() as i64);
+            txn.run(take).await?;
+            txn.commit().await?;
+            Ok(Taken::Yes)
+        })
+    }
+
+    fn release_lease(&self, projection: &str, token: &str) -> Result<(), SinkError> {
+        let release = neo4rs::query(&format!("MATCH (l:`{LEASE}` {{projection: $projection, token: $token}}) DELETE l"))
+            .param("projection", projection)
+            .param("token", token);
+        self.block(async { self.graph.run(release).await })
     }
 
     fn checkpoint(&self, projection: &str) -> Result<u64> {
