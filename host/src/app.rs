@@ -133,6 +133,9 @@ impl Pipeline {
             let upcasters = UpcasterChain::new(&needed, &plugins.upcasters, settings.call_deadline, limit)?;
             projections.push(Projection { plugin: plugin.clone(), slot, settings, upcasters });
         }
+        // Leases are taken in this order: two hosts with the same projections
+        // never each hold one and wait for the other's.
+        projections.sort_by(|a, b| a.plugin.name().cmp(b.plugin.name()));
         let slots = projections.iter().map(|p| p.slot.clone()).collect();
         let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink.clone()));
         let (lease, wait_for_lease) = (Duration::from_millis(config.lease_ms), config.wait_for_lease);
@@ -155,7 +158,11 @@ impl Pipeline {
             settings.settle = source.settler();
             // One writer per read model; a group's members share it by the server's assignment.
             if settings.settle.is_none() {
-                settings.lease = Some(Lease::take(self.sink.clone(), plugin.name(), self.lease, self.wait_for_lease, stop)?);
+                match Lease::take(self.sink.clone(), plugin.name(), self.lease, self.wait_for_lease, stop)? {
+                    Some(lease) => settings.lease = Some(lease),
+                    // Stopped while waiting for it: this projection does not start.
+                    None => continue,
+                }
             }
             let lanes = LaneSet::start(slot.clone(), self.sink.clone(), &settings, self.progress.clone())?;
             tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");

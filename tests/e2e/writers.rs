@@ -131,6 +131,7 @@ pub fn a_lease_taken_over_fences_the_old_holders_commits(sink: &dyn Sink) {
         token: token.into(),
         holder: holder.into(),
         length: Duration::from_millis(300),
+        replaces: None,
     };
     let (old, new) = (claim("token-old", "the old host"), claim("token-new", "the new host"));
     let commit = |token: &str, checkpoint: u64| {
@@ -160,4 +161,19 @@ pub fn a_lease_taken_over_fences_the_old_holders_commits(sink: &dyn Sink) {
 fn the_embedded_sink_fences_commits_under_a_lease_taken_over() {
     let ws = Workspace::new(&[]);
     a_lease_taken_over_fences_the_old_holders_commits(ws.graph().as_ref());
+}
+
+#[test]
+fn after_kill_9_the_next_host_on_the_same_machine_takes_over_at_once() {
+    let ws = interview(1_000);
+    import_lines(&ws, "first.jsonl", 0, 1_000);
+    let mut killed = spawn(&ws, &["run", "--follow", "--quiet"], "killed.log");
+    wait_until("the first host caught up", LIMIT, || caught_up(&ws));
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+    // Its lease has most of its 10 s to run, but its holder is gone: no wait, no --wait needed.
+    let out = ws.command(&["run", "--quiet"]).env("PROJECTOR_LOG", "info").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("held by a process of this host that is gone; taking it over"), "{stderr}");
 }

@@ -38,6 +38,9 @@ pub struct Claim {
     /// Who holds it, for the operator: host name, process id, start time.
     pub holder: String,
     pub length: Duration,
+    /// A holder known to be gone (a process of this host that no longer
+    /// runs, after a kill -9 or a crash): its lease is taken over at once.
+    pub replaces: Option<String>,
 }
 
 /// What the sink answered.
@@ -59,15 +62,39 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The holder's name for this process.
-fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "an unnamed host".into());
-    format!("{host} pid {} (started {})", std::process::id(), crate::parking::now())
+        .unwrap_or_else(|| "an unnamed host".into())
+}
+
+/// What tells this boot of this machine from any other (host names repeat
+/// across cloned machines and containers); empty where it cannot be known.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|b| b.trim().to_owned()).unwrap_or_default()
+}
+
+/// The holder's name for this process: `HOST pid PID (boot ID, started TIME)`.
+fn holder_name() -> String {
+    format!("{} pid {} (boot {}, started {})", host_name(), std::process::id(), boot_id(), crate::parking::now())
+}
+
+/// Whether `holder` names a process of this very machine and boot that no
+/// longer runs. Anything less certain waits for the lease to expire.
+fn is_gone(holder: &str) -> bool {
+    let boot = boot_id();
+    let Some((host, rest)) = holder.split_once(" pid ") else { return false };
+    let Some((pid, rest)) = rest.split_once(' ') else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    !boot.is_empty()
+        && rest.starts_with(&format!("(boot {boot},"))
+        && host == host_name()
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A lease this host holds on one projection's read model, renewed by a
@@ -83,13 +110,24 @@ pub struct Lease {
 
 impl Lease {
     /// Takes the lease on `projection`'s read model, waiting while another
-    /// host holds it if `wait` (until `stop`), else refusing with the holder's name.
-    pub fn take(sink: Arc<dyn Sink>, projection: &str, length: Duration, wait: bool, stop: &AtomicBool) -> Result<Arc<Lease>> {
-        let claim = Claim { projection: projection.to_owned(), token: uuid::Uuid::new_v4().to_string(), holder: holder_name(), length };
+    /// host holds it if `wait`, else refusing with the holder's name. An
+    /// unavailable sink is waited out. `None` when `stop` was set meanwhile.
+    pub fn take(sink: Arc<dyn Sink>, projection: &str, length: Duration, wait: bool, stop: &AtomicBool) -> Result<Option<Arc<Lease>>> {
+        let mut claim =
+            Claim { projection: projection.to_owned(), token: uuid::Uuid::new_v4().to_string(), holder: holder_name(), length, replaces: None };
         let mut said = false;
         loop {
+            if stop.load(Ordering::Relaxed) {
+                tracing::info!(projection, "stopped before the read model's lease was taken: the projection does not start");
+                return Ok(None);
+            }
             match sink.take_lease(&claim, false) {
                 Ok(Taken::Yes) => break,
+                Ok(Taken::HeldBy { holder, .. }) if is_gone(&holder) && claim.replaces.as_ref() != Some(&holder) => {
+                    tracing::info!(projection, holder = %holder, "the read model's lease is held by a process of this host that is gone; taking it over");
+                    claim.replaces = Some(holder);
+                    continue;
+                }
                 Ok(Taken::HeldBy { holder, expires_in }) if wait => {
                     if !said {
                         tracing::warn!(projection, holder = %holder, expires_in = ?expires_in, "the read model is held by another host; waiting until it stops or its lease expires");
@@ -110,7 +148,8 @@ impl Lease {
             let until = Instant::now() + WAIT_POLL;
             while Instant::now() < until {
                 if stop.load(Ordering::Relaxed) {
-                    bail!("stopped while waiting for the lease on projection {projection}");
+                    tracing::info!(projection, "stopped while waiting for the read model's lease");
+                    return Ok(None);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -120,7 +159,7 @@ impl Lease {
         }
         let lease = Arc::new(Lease { claim, lost: Mutex::new(None), lost_flag: AtomicBool::new(false), keeper: Mutex::new(None), sink });
         lease.keep();
-        Ok(lease)
+        Ok(Some(lease))
     }
 
     /// What commits are fenced by.

@@ -161,7 +161,9 @@ impl Sink for EmbeddedGraph {
             match held {
                 Some((token, holder, _)) if renew && token != claim.token => return Ok(Taken::Lost { holder }),
                 None if renew => return Ok(Taken::Lost { holder: "nobody (it was given up)".into() }),
-                Some((token, holder, expires_at)) if token != claim.token && expires_at > now => {
+                Some((token, holder, expires_at))
+                    if token != claim.token && expires_at > now && claim.replaces.as_ref() != Some(&holder) =>
+                {
                     return Ok(Taken::HeldBy { holder, expires_in: Duration::from_millis((expires_at - now) as u64) });
                 }
                 _ => {}

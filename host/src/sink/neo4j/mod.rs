@@ -144,8 +144,15 @@ impl Neo4jSink {
     /// Commits, or returns the lease's holder when `lease` no longer holds it.
     async fn try_transaction(&self, statements: &[Query], parked: &[Parked], projection: &str, lease: Option<&str>) -> Result<Option<String>, neo4rs::Error> {
         let mut txn = self.graph.start_txn().await?;
+        for statement in statements {
+            txn.run(statement.clone()).await?;
+        }
+        for p in parked {
+            park(&mut txn, projection, p).await?;
+        }
         if let Some(token) = lease {
-            // Writing to the lease node locks it until this transaction ends,
+            // Last, so that commits of one projection overlap until here:
+            // writing to the lease node locks it until this transaction ends,
             // so a takeover waits for this commit instead of slipping in under it.
             let fence = neo4rs::query(&format!(
                 "OPTIONAL MATCH (l:`{LEASE}` {{projection: $projection}}) SET l.checked_at = $now
@@ -159,12 +166,6 @@ impl Neo4jSink {
                 txn.rollback().await?;
                 return Ok(Some(holder));
             }
-        }
-        for statement in statements {
-            txn.run(statement.clone()).await?;
-        }
-        for p in parked {
-            park(&mut txn, projection, p).await?;
         }
         txn.commit().await?;
         Ok(None)
@@ -374,10 +375,11 @@ impl Sink for Neo4jSink {
             let mut txn = self.graph.start_txn().await?;
             let now = now_ms();
             let held = neo4rs::query(&format!(
-                "MERGE (l:`{LEASE}` {{projection: $projection}})
-                 RETURN coalesce(l.token, '') AS token, coalesce(l.holder, '') AS holder, coalesce(l.expires_at, 0) AS expires_at"
+                "MERGE (l:`{LEASE}` {{projection: $projection}}) SET l.locked_at = $now
+                 WITH l RETURN coalesce(l.token, '') AS token, coalesce(l.holder, '') AS holder, coalesce(l.expires_at, 0) AS expires_at"
             ))
-            .param("projection", claim.projection.as_str());
+            .param("projection", claim.projection.as_str())
+            .param("now", now);
             let row = single(&mut txn, held).await?;
             let (token, holder, expires_at) = (
                 row.get::<String>("token").unwrap_or_default(),
@@ -389,7 +391,7 @@ impl Sink for Neo4jSink {
                 let holder = if token.is_empty() { "nobody (it was given up)".to_owned() } else { holder };
                 return Ok(Taken::Lost { holder });
             }
-            if !token.is_empty() && token != claim.token && expires_at > now {
+            if !token.is_empty() && token != claim.token && expires_at > now && claim.replaces.as_ref() != Some(&holder) {
                 txn.rollback().await?;
                 return Ok(Taken::HeldBy { holder, expires_in: Duration::from_millis((expires_at - now) as u64) });
             }
