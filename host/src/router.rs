@@ -12,12 +12,15 @@ use anyhow::Result;
 
 use crate::lanes::{partition_key, LaneItem, LaneSet};
 use crate::plugins::{ProjectionPlugin, Slot, UpcasterChain};
+use crate::runtime::limits::MAX_EVENT_BYTES;
 use crate::source::settle::{Settled, Settlement, Settler};
 use crate::source::Source;
 use crate::Event;
 
-/// How many events one read from the source returns at most.
+/// How many events one read from the source returns at most, and how many
+/// bytes of them (at least one event, however large) where the source can tell.
 pub const READ_BATCH: usize = 1024;
+pub const READ_BYTES: usize = 16 << 20;
 
 /// How long a following router sleeps when the source has nothing new.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -119,9 +122,14 @@ impl Router {
             return None;
         }
         let before = items.len();
+        let size = event.data.len() + event.metadata.len();
         if !self.plugin.subscribes(&event) {
             // Not the projection's: not upcast either (its upcasters take only
             // types it subscribes to).
+        } else if size > MAX_EVENT_BYTES {
+            let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
+            let why = format!("the event is {size} bytes, more than the largest event Projector takes ({} MiB)", MAX_EVENT_BYTES >> 20);
+            items.push(LaneItem { event, key, failure: Some(why) });
         } else if !self.upcasters.claims(&event) {
             self.keyed(event, items);
         } else {

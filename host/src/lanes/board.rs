@@ -65,10 +65,16 @@ struct Lane {
 }
 
 impl Lane {
-    /// Moves what is ready into `out`, up to `size` events: first the keys
-    /// whose retry is due (their events are older than any queued), then the
-    /// queue, where the events of a waiting key join it instead.
-    fn fill(&mut self, index: usize, now: Instant, size: usize, out: &mut Vec<Entry>) {
+    /// Moves what is ready into `out`, up to `size` events and `bytes` of
+    /// them (`taken` so far; at least one event): first the keys whose retry
+    /// is due (their events are older than any queued), then the queue, where
+    /// the events of a waiting key join it instead.
+    fn fill(&mut self, index: usize, now: Instant, (size, bytes): (usize, usize), out: &mut Vec<Entry>, taken: &mut usize) {
+        let room = |out: &Vec<Entry>, taken: usize| out.is_empty() || (out.len() < size && taken < bytes);
+        let push = |out: &mut Vec<Entry>, taken: &mut usize, entry: Entry| {
+            *taken += entry.item.bytes();
+            out.push(entry);
+        };
         let due: Vec<String> = self.keys.waiting.iter().filter(|(_, w)| w.due <= now).map(|(k, _)| k.clone()).collect();
         for key in due {
             let waiting = self.keys.waiting.get_mut(&key).expect("listed above");
@@ -76,13 +82,15 @@ impl Lane {
             // handed to the handler only once it has passed.
             // The (possibly empty) entry stays while it is out, so that the
             // key's events queued meanwhile join it instead of the batch.
-            if waiting.entries.front().is_some_and(|e| e.tries > 0) && out.len() < size {
-                out.extend(waiting.entries.pop_front());
+            if waiting.entries.front().is_some_and(|e| e.tries > 0) && room(out, *taken) {
+                if let Some(entry) = waiting.entries.pop_front() {
+                    push(out, taken, entry);
+                }
                 continue;
             }
-            while out.len() < size {
+            while room(out, *taken) {
                 match waiting.entries.pop_front() {
-                    Some(entry) => out.push(entry),
+                    Some(entry) => push(out, taken, entry),
                     None => break,
                 }
             }
@@ -90,12 +98,12 @@ impl Lane {
                 self.keys.waiting.remove(&key);
             }
         }
-        while out.len() < size {
+        while room(out, *taken) {
             let Some(item) = self.queued.pop_front() else { break };
             let entry = Entry { item, lane: index, tries: 0 };
             match self.keys.waiting.get_mut(entry.key()) {
                 Some(waiting) => waiting.entries.push_back(entry),
-                None => out.push(entry),
+                None => push(out, taken, entry),
             }
         }
     }
@@ -113,6 +121,13 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// The bytes of the events in the worker's hands: the batch's, and those
+    /// waiting beside the keys of the lanes it holds.
+    pub fn bytes(&self) -> usize {
+        let waiting = self.lanes.iter().flat_map(|(_, keys)| keys.waiting.values()).flat_map(|w| &w.entries);
+        self.entries.iter().chain(waiting).map(|e| e.item.bytes()).sum()
+    }
+
     /// The keys of the lane an entry came from.
     pub fn keys(&mut self, lane: usize) -> &mut Keys {
         &mut self.lanes.iter_mut().find(|(i, _)| *i == lane).expect("a batch holds the lanes of its entries").1
@@ -122,8 +137,9 @@ impl Batch {
 #[derive(Debug)]
 struct State {
     lanes: Vec<Lane>,
-    /// Events on the board: queued, waiting for a retry, or in a batch.
+    /// Events on the board: queued, waiting for a retry, or in a batch; and their bytes.
     held: usize,
+    held_bytes: usize,
     queued: usize,
     /// The router finished: no more events will come.
     closed: bool,
@@ -142,21 +158,28 @@ pub struct Board {
     /// lane from its worker: an event behind a parked one is not upcast.
     blocked: Mutex<HashSet<String>>,
     capacity: usize,
+    capacity_bytes: usize,
     batch_size: usize,
+    batch_bytes: usize,
     batch_wait: Duration,
 }
 
 impl Board {
-    pub fn new(lanes: usize, capacity: usize, batch_size: usize, batch_wait: Duration) -> Self {
+    /// A board of `lanes` lanes holding at most (events, bytes) `capacity`,
+    /// whose batches take at most (events, bytes) `batch` (at least one event).
+    pub fn new(lanes: usize, capacity: (usize, usize), batch: (usize, usize), batch_wait: Duration) -> Self {
         let lanes = (0..lanes.max(1)).map(|_| Lane::default()).collect();
+        let ((capacity, capacity_bytes), (batch_size, batch_bytes)) = (capacity, batch);
         Self {
-            state: Mutex::new(State { lanes, held: 0, queued: 0, closed: false, cursor: 0 }),
+            state: Mutex::new(State { lanes, held: 0, held_bytes: 0, queued: 0, closed: false, cursor: 0 }),
             abandoned: AtomicBool::new(false),
             work: Condvar::new(),
             room: Condvar::new(),
             blocked: Mutex::new(HashSet::new()),
             capacity: capacity.max(1),
+            capacity_bytes,
             batch_size: batch_size.max(1),
+            batch_bytes,
             batch_wait,
         }
     }
@@ -198,13 +221,15 @@ impl Board {
             if self.is_abandoned() {
                 return queued;
             }
-            while state.held >= self.capacity {
+            // Room by count and by bytes; an empty board takes an event however large.
+            while state.held >= self.capacity || (state.held > 0 && state.held_bytes + item.bytes() > self.capacity_bytes) {
                 if stop.load(Ordering::Relaxed) || self.is_abandoned() {
                     return queued;
                 }
                 self.work.notify_all();
                 state = self.room.wait_timeout(state, IDLE_WAIT).unwrap_or_else(|p| p.into_inner()).0;
             }
+            state.held_bytes += item.bytes();
             state.lanes[lane].queued.push_back(item);
             state.held += 1;
             state.queued += 1;
@@ -231,7 +256,7 @@ impl Board {
                 continue;
             }
             let now = Instant::now();
-            let batch = state.gather(now, self.batch_size, |lane| lane % workers.max(1) == worker);
+            let batch = state.gather(now, (self.batch_size, self.batch_bytes), |lane| lane % workers.max(1) == worker);
             if !batch.entries.is_empty() {
                 return Some(batch);
             }
@@ -244,9 +269,10 @@ impl Board {
         }
     }
 
-    /// A worker hands its lanes back; `finished` of its events left the board
-    /// (committed, or dropped), the others wait beside their keys again.
-    pub fn hand_back(&self, lanes: Vec<(usize, Keys)>, finished: usize) {
+    /// A worker hands its lanes back; `finished` of its events (of
+    /// `finished_bytes`) left the board (committed, or dropped), the others
+    /// wait beside their keys again.
+    pub fn hand_back(&self, lanes: Vec<(usize, Keys)>, finished: usize, finished_bytes: usize) {
         let mut state = self.lock();
         for (index, keys) in lanes {
             let lane = &mut state.lanes[index];
@@ -254,6 +280,7 @@ impl Board {
             lane.busy = false;
         }
         state.held -= finished;
+        state.held_bytes -= finished_bytes;
         drop(state);
         self.work.notify_all();
         self.room.notify_all();
@@ -276,14 +303,16 @@ impl Board {
     /// for a retry), for a board that is given up; returns their positions.
     pub fn clear(&self) -> Vec<u64> {
         let mut state = self.lock();
-        let mut positions = Vec::new();
+        let (mut positions, mut bytes) = (Vec::new(), 0);
         for lane in state.lanes.iter_mut().filter(|l| !l.busy) {
-            positions.extend(lane.queued.drain(..).map(|i| i.event.position));
-            for (_, waiting) in lane.keys.waiting.drain() {
-                positions.extend(waiting.entries.into_iter().map(|e| e.item.event.position));
+            let items = lane.queued.drain(..).chain(lane.keys.waiting.drain().flat_map(|(_, w)| w.entries).map(|e| e.item));
+            for item in items {
+                bytes += item.bytes();
+                positions.push(item.event.position);
             }
         }
         state.held -= positions.len();
+        state.held_bytes -= bytes;
         state.queued = state.lanes.iter().map(|l| l.queued.len()).sum();
         positions
     }
@@ -300,11 +329,12 @@ impl Board {
 
 impl State {
     /// A batch from the lanes `mine` picks that no other batch holds.
-    fn gather(&mut self, now: Instant, size: usize, mine: impl Fn(usize) -> bool) -> Batch {
+    fn gather(&mut self, now: Instant, (size, bytes): (usize, usize), mine: impl Fn(usize) -> bool) -> Batch {
         let count = self.lanes.len();
         let mut batch = Batch::default();
+        let mut taken = 0;
         for step in 0..count {
-            if batch.entries.len() >= size {
+            if batch.entries.len() >= size || taken >= bytes {
                 break;
             }
             let index = (self.cursor + step) % count;
@@ -313,7 +343,7 @@ impl State {
                 continue;
             }
             let (before, queued) = (batch.entries.len(), lane.queued.len());
-            lane.fill(index, now, size, &mut batch.entries);
+            lane.fill(index, now, (size, bytes), &mut batch.entries, &mut taken);
             self.queued -= queued - lane.queued.len();
             if batch.entries.len() > before {
                 lane.busy = true;
@@ -350,20 +380,20 @@ mod tests {
 
     #[test]
     fn a_worker_takes_its_own_lanes_each_in_order() {
-        let board = Board::new(3, 100, 10, Duration::ZERO);
+        let board = Board::new(3, (100, usize::MAX), (10, usize::MAX), Duration::ZERO);
         let go = AtomicBool::new(false);
         board.put(vec![(0, item("a", 1)), (1, item("b", 2)), (0, item("a", 3)), (2, item("c", 4))], &go);
         let first = board.take(0, 2).unwrap();
         assert_eq!(positions(&first), [1, 3, 4], "worker 0 of 2 runs lanes 0 and 2");
         assert_eq!(positions(&board.take(1, 2).unwrap()), [2], "worker 1 runs lane 1");
         board.put(vec![(0, item("a", 5)), (2, item("c", 6))], &go);
-        board.hand_back(first.lanes, 3);
+        board.hand_back(first.lanes, 3, 0);
         assert_eq!(positions(&board.take(0, 2).unwrap()), [6, 5], "the next batch starts at the next lane");
     }
 
     #[test]
     fn a_waiting_key_keeps_its_later_events_and_the_other_keys_pass() {
-        let board = Board::new(1, 100, 10, Duration::ZERO);
+        let board = Board::new(1, (100, usize::MAX), (10, usize::MAX), Duration::ZERO);
         let go = AtomicBool::new(false);
         board.put(vec![(0, item("bad", 1)), (0, item("ok", 2))], &go);
         let mut batch = board.take(0, 1).unwrap();
@@ -371,35 +401,35 @@ mod tests {
         failed.tries = 1;
         let due = Instant::now() + Duration::from_millis(50);
         batch.keys(0).waiting.insert("bad".into(), Waiting { due, entries: VecDeque::from([failed]) });
-        board.hand_back(batch.lanes, 1);
+        board.hand_back(batch.lanes, 1, 0);
         board.put(vec![(0, item("bad", 3)), (0, item("ok", 4))], &go);
         let batch = board.take(0, 1).unwrap();
         assert_eq!(positions(&batch), [4], "the waiting key's event stays beside it");
-        board.hand_back(batch.lanes, 1);
+        board.hand_back(batch.lanes, 1, 0);
         board.close();
         let batch = board.take(0, 1).unwrap();
         assert!(Instant::now() >= due, "taken when due");
         assert_eq!(positions(&batch), [1], "the failed event is tried alone");
-        board.hand_back(batch.lanes, 1);
+        board.hand_back(batch.lanes, 1, 0);
         assert_eq!(positions(&board.take(0, 1).unwrap()), [3], "its key's later events follow once it passed");
     }
 
     #[test]
     fn an_event_queued_while_its_key_waits_stays_out_of_the_retry_batch() {
-        let board = Board::new(1, 100, 10, Duration::ZERO);
+        let board = Board::new(1, (100, usize::MAX), (10, usize::MAX), Duration::ZERO);
         let go = AtomicBool::new(false);
         board.put(vec![(0, item("bad", 1))], &go);
         let mut batch = board.take(0, 1).unwrap();
         let mut failed = batch.entries.remove(0);
         failed.tries = 1;
         batch.keys(0).waiting.insert("bad".into(), Waiting { due: Instant::now(), entries: VecDeque::from([failed]) });
-        board.hand_back(batch.lanes, 0);
+        board.hand_back(batch.lanes, 0, 0);
         board.put(vec![(0, item("bad", 2))], &go);
         let retry = board.take(0, 1).unwrap();
         assert_eq!(positions(&retry), [1], "the retry is tried alone");
-        board.hand_back(retry.lanes, 1);
+        board.hand_back(retry.lanes, 1, 0);
         assert_eq!(positions(&board.take(0, 1).unwrap()), [2], "the key's next event follows once it passed");
-        let cleared = Board::new(1, 100, 10, Duration::ZERO);
+        let cleared = Board::new(1, (100, usize::MAX), (10, usize::MAX), Duration::ZERO);
         cleared.put(vec![(0, item("a", 7)), (0, item("b", 8))], &go);
         assert_eq!(cleared.clear(), [7, 8]);
         assert_eq!(cleared.held(), 0);
@@ -407,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_full_board_makes_the_router_wait_until_stopped() {
-        let board = Board::new(1, 2, 10, Duration::ZERO);
+        let board = Board::new(1, (2, usize::MAX), (10, usize::MAX), Duration::ZERO);
         let stop = AtomicBool::new(true);
         assert_eq!(board.put(vec![(0, item("a", 1)), (0, item("a", 2)), (0, item("a", 3))], &stop), 2);
         assert_eq!(board.held(), 2);

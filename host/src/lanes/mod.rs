@@ -39,6 +39,12 @@ use worker::Worker;
 /// while it is full, which bounds memory under any backlog; a projection that
 /// falls behind holds up no other, each reads the source on its own.
 pub const PROJECTION_BUFFER: usize = 16_384;
+/// The same bound in bytes of events (data and metadata): a projection holds
+/// this much at most, or one event however large, so large events cannot
+/// fill memory by count.
+pub const PROJECTION_BUFFER_BYTES: usize = 64 << 20;
+/// The bytes of events one batch takes at most (at least one event).
+pub const BATCH_BYTES: usize = 16 << 20;
 
 /// How often a projection that is finishing looks whether the host is told to stop.
 const STOP_POLL: Duration = Duration::from_millis(20);
@@ -58,6 +64,11 @@ impl LaneItem {
     /// stream when the key could not be read.
     pub fn key_or_stream(&self) -> &str {
         self.key.as_deref().unwrap_or(&self.event.stream)
+    }
+
+    /// What it weighs against the byte bounds: its event's data and metadata.
+    pub fn bytes(&self) -> usize {
+        self.event.data.len() + self.event.metadata.len()
     }
 }
 
@@ -141,7 +152,7 @@ impl LaneSet {
         let state = sink.prepare(plugin.name(), &plugin.scope)?;
         let tracker = Arc::new(Mutex::new(Tracker::new(state.checkpoint)));
         let lanes = settings.lanes.max(1);
-        let board = Arc::new(Board::new(lanes, PROJECTION_BUFFER, settings.batch_size, settings.batch_wait));
+        let board = Arc::new(Board::new(lanes, (PROJECTION_BUFFER, PROJECTION_BUFFER_BYTES), (settings.batch_size, BATCH_BYTES), settings.batch_wait));
         board.block(state.blocked_keys.iter().map(|(key, position)| (lane_of(key, lanes), key.clone(), *position)));
         let mut threads = Vec::new();
         for index in 0..settings.workers.clamp(1, lanes) {

@@ -126,8 +126,13 @@ impl Worker {
 
     pub fn run(mut self) {
         while let Some(mut batch) = self.board.take(self.index, self.workers) {
+            let before = batch.bytes();
             let finished = self.process(&mut batch);
-            self.board.hand_back(std::mem::take(&mut batch.lanes), finished);
+            // What left: the events not set aside to wait again (those left in
+            // `entries` on an early return are given up too).
+            batch.entries.clear();
+            let left = before - batch.bytes();
+            self.board.hand_back(std::mem::take(&mut batch.lanes), finished, left);
         }
         tracing::debug!(projection = self.plugin.name(), worker = self.index, "worker finished");
     }

@@ -58,3 +58,9 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// value of its mutations; more fails the event, permanently. A batch's output
 /// is bounded too: it is built in the plugin's memory, so by `MAX_MEMORY_BYTES`.
 pub const MAX_OUTPUT_BYTES_PER_EVENT: usize = 8 << 20;
+
+/// The largest event Projector takes: its data and metadata, in bytes. `import`
+/// refuses a longer line (naming it); an event read from a source that is
+/// larger is parked with the reason, never handed to a plugin. Memory is
+/// bounded in multiples of it (`lanes::PROJECTION_BUFFER_BYTES`, `READ_BYTES`).
+pub const MAX_EVENT_BYTES: usize = 8 << 20;

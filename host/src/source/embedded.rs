@@ -139,7 +139,7 @@ impl Source for EmbeddedLog {
             "SELECT position, id, stream, revision, event_type, schema_version, data, metadata
              FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![from as i64, max as i64], |r| {
+        let mut rows = stmt.query_map(params![from as i64, max as i64], |r| {
             Ok(Event {
                 position: r.get::<_, i64>(0)? as u64,
                 id: r.get(1)?,
@@ -151,7 +151,14 @@ impl Source for EmbeddedLog {
                 metadata: r.get(7)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // At most `READ_BYTES` of events at once (and at least one), whatever their size.
+        let (mut events, mut bytes) = (Vec::new(), 0);
+        while bytes < crate::router::READ_BYTES {
+            let Some(event) = rows.next().transpose()? else { break };
+            bytes += event.data.len() + event.metadata.len();
+            events.push(event);
+        }
+        Ok(events)
     }
 }
 

@@ -16,9 +16,15 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::{NewEvent, Writer};
+use crate::runtime::limits::MAX_EVENT_BYTES;
 
-/// Events per chunk handed to the writer.
+/// Events per chunk handed to the writer, and the bytes of lines one chunk holds at most.
 pub const IMPORT_CHUNK: usize = 10_000;
+pub const IMPORT_CHUNK_BYTES: usize = 32 << 20;
+
+/// The longest line `import` reads: the largest event, and room for its
+/// stream, type, id and the JSON around them.
+pub const MAX_LINE_BYTES: usize = MAX_EVENT_BYTES + (64 << 10);
 
 /// The namespace of the ids `import` makes (a UUID v5 of the file's hash and the line).
 pub const IMPORT_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d1c_7a0e_2f4b_4c1e_9b8a_6f3d_2e1c_0b9a);
@@ -62,19 +68,31 @@ impl ImportFile {
         })
     }
 
-    /// Calls `each` with every event and its line number, in order.
-    fn lines(&self, mut each: impl FnMut(usize, NewEvent) -> Result<()>) -> Result<Sha256> {
+    /// Calls `each` with every event, its line number and the line's length, in order.
+    fn lines(&self, mut each: impl FnMut(usize, NewEvent, usize) -> Result<()>) -> Result<Sha256> {
         let mut reader = self.reader()?;
         let mut hash = Sha256::new();
         let mut line = Vec::new();
         let mut number = 0;
         loop {
             line.clear();
-            let read = reader.read_until(b'\n', &mut line).with_context(|| format!("cannot read {}", self.name))?;
+            // Never more than one line beyond the largest event is read into memory.
+            let read = (&mut reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("cannot read {}", self.name))?;
             if read == 0 {
                 return Ok(hash);
             }
             number += 1;
+            if line.len() > MAX_LINE_BYTES {
+                bail!(
+                    "{} line {number} is longer than {} bytes: the largest event Projector takes is {} MiB of data and metadata; nothing was written",
+                    self.name,
+                    MAX_LINE_BYTES,
+                    MAX_EVENT_BYTES >> 20
+                );
+            }
             hash.update(&line);
             let text = std::str::from_utf8(&line).map_err(|e| anyhow::anyhow!("{} line {number} is not UTF-8 text: {e}", self.name))?;
             if text.trim().is_empty() {
@@ -82,21 +100,24 @@ impl ImportFile {
             }
             let event: NewEvent = serde_json::from_str(text).with_context(|| format!("{} line {number} is not an event", self.name))?;
             event.check().with_context(|| format!("{} line {number}", self.name))?;
-            each(number, event)?;
+            each(number, event, line.len())?;
         }
     }
 
     /// Checks every line, then writes every event through `writer`.
     pub fn import(&self, writer: &mut dyn Writer) -> Result<Imported> {
-        let first = self.lines(|_, _| Ok(()))?.finalize();
+        let first = self.lines(|_, _, _| Ok(()))?.finalize();
         let digest = hex(&first);
         let mut session = writer.begin_import()?;
         let mut imported = Imported::default();
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-        let second = self.lines(|number, mut event| {
+        let mut chunk_bytes = 0;
+        let second = self.lines(|number, mut event, bytes| {
             event.id.get_or_insert_with(|| uuid::Uuid::new_v5(&IMPORT_ID_NAMESPACE, format!("{digest}:{number}").as_bytes()));
             chunk.push(event);
-            if chunk.len() == IMPORT_CHUNK {
+            chunk_bytes += bytes;
+            if chunk.len() == IMPORT_CHUNK || chunk_bytes >= IMPORT_CHUNK_BYTES {
+                chunk_bytes = 0;
                 imported.add(session.add(&chunk).with_context(|| format!("cannot import {} (before line {number})", self.name))?);
                 chunk.clear();
             }
