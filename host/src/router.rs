@@ -129,20 +129,21 @@ impl Router {
         } else if size > MAX_EVENT_BYTES {
             let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
             let why = format!("the event is {size} bytes, more than the largest event Projector takes ({} MiB)", MAX_EVENT_BYTES >> 20);
-            items.push(LaneItem { event, key, failure: Some(why) });
+            items.push(LaneItem { event, key, failure: Some(why), part: 0 });
         } else if !self.upcasters.claims(&event) {
-            self.keyed(event, items);
+            self.keyed(event, 0, items);
         } else {
             let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
             if key.as_deref().is_some_and(|k| self.lanes.is_blocked(k)) {
                 // Behind a parked event of its key: parked there as it is, unread.
-                items.push(LaneItem { event, key, failure: None });
+                items.push(LaneItem { event, key, failure: None, part: 0 });
             } else {
                 match self.upcasters.upcast(event.clone()) {
-                    Ok(upcast) => upcast.into_iter().for_each(|e| self.keyed(e, items)),
+                    // Each event it made is told apart by its index: a split committed in part resumes there.
+                    Ok(upcast) => upcast.into_iter().zip(0..).for_each(|(e, part)| self.keyed(e, part, items)),
                     Err(why) => {
                         self.keeps_failing(&why);
-                        items.push(LaneItem { event, key, failure: Some(format!("upcast failed: {why}")) });
+                        items.push(LaneItem { event, key, failure: Some(format!("upcast failed: {why}")), part: 0 });
                     }
                 }
             }
@@ -160,13 +161,13 @@ impl Router {
     }
 
     /// The event's lane item, with its partition key, if the projection subscribes to it.
-    fn keyed(&self, event: Event, items: &mut Vec<LaneItem>) {
+    fn keyed(&self, event: Event, part: u32, items: &mut Vec<LaneItem>) {
         if !self.plugin.subscribes(&event) {
             return;
         }
         items.push(match partition_key(&self.plugin.manifest.partition_key, &event) {
-            Ok(key) => LaneItem { event, key: Some(key), failure: None },
-            Err(why) => LaneItem { event, key: None, failure: Some(why) },
+            Ok(key) => LaneItem { event, key: Some(key), failure: None, part },
+            Err(why) => LaneItem { event, key: None, failure: Some(why), part },
         });
     }
 }

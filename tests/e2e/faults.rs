@@ -35,7 +35,7 @@ impl Sink for Faulty {
     fn prepare(&self, projection: &str, scope: &WriteScope) -> anyhow::Result<ProjectionState> {
         self.inner.prepare(projection, scope)
     }
-    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError> {
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<projector::sink::Identity>, SinkError> {
         self.inner.guard(projection, key)
     }
     fn commit(&self, commit: &Commit) -> Result<(), SinkError> {

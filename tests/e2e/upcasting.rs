@@ -78,3 +78,74 @@ fn events_behind_a_parked_event_of_their_key_are_parked_without_an_upcast() {
     let other: Vec<_> = parked.iter().filter(|p| p.key == "test-other").collect();
     assert!(other.len() == 1 && other[0].error.contains("deadline"), "{other:#?}");
 }
+
+/// Parts one event is split into, and how often the host is killed while it works on them.
+const PARTS: u64 = 100_000;
+const KILLS: usize = 10;
+
+/// The recorder's nodes by stream, revision and part, without what differs
+/// between runs (event ids, `previous` from instance memory).
+fn seen(ws: &Workspace) -> std::collections::BTreeSet<String> {
+    let part = |n: &serde_json::Value| n["id"].as_str().and_then(|id| id.split_once('#')).map(|(_, p)| p.to_owned());
+    ws.nodes("Seen").iter().map(|n| format!("{} {} {:?}", n["stream"], n["revision"], part(n))).collect()
+}
+
+#[test]
+fn an_event_split_into_many_resumes_where_kill_9_stopped_it_and_nothing_is_lost_or_doubled() {
+    use rand::{Rng, SeedableRng};
+    use std::process::Stdio;
+    use std::time::Instant;
+    let events = |ws: &Workspace| {
+        let mut events: Vec<_> = (0..50).map(|n| event(&format!("test-k{}", n % 5), "Counted", 1, json!({"n": n}))).collect();
+        events.push(event("test-split", "Split", 1, json!({"parts": PARTS})));
+        events.extend((50..100).map(|n| event(&format!("test-k{}", n % 5), "Counted", 1, json!({"n": n}))));
+        events.push(event("test-split", "Counted", 1, json!({"after": true})));
+        ws.append(&events);
+    };
+    let reference = Workspace::new(&["recorder", "shaper"]);
+    events(&reference);
+    let started = Instant::now();
+    // Small batches: many commits inside the split, for the kills to land between.
+    let run = ["run", "--quiet", "--batch-size", "8"];
+    reference.cli(&run);
+    let full_run = started.elapsed();
+    let expected = seen(&reference);
+    assert_eq!(expected.len() as u64, PARTS + 101, "every part has a node of its own");
+
+    let ws = Workspace::new(&["recorder", "shaper"]);
+    events(&ws);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let parts = |ws: &Workspace| seen(ws).iter().filter(|n| n.contains("Some(")).count() as u64;
+    // Each run upcasts the split again and applies some of its parts: the wait
+    // adapts so that every kill lands inside the applying, at a random moment.
+    let (mut kills, mut wait) = (0, full_run / 4);
+    for _ in 0..KILLS * 4 {
+        if kills == KILLS {
+            break;
+        }
+        let before = parts(&ws);
+        let mut child = ws.command(&run).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(wait.mul_f64(rng.random_range(0.8..1.2)));
+        let landed = child.try_wait().unwrap().is_none();
+        if landed {
+            child.kill().unwrap(); // SIGKILL
+        }
+        child.wait().unwrap();
+        let step = parts(&ws) - before;
+        if landed && step < PARTS {
+            kills += 1;
+        }
+        // Aim at about a twentieth of the parts per run.
+        wait = if step == 0 { wait.mul_f64(1.25) } else if step > PARTS / 10 { wait.mul_f64(0.8) } else { wait }.min(full_run * 2);
+    }
+    let parts_before_the_last_run = seen(&ws).iter().filter(|n| n.contains("Some(")).count() as u64;
+    ws.cli(&run);
+    eprintln!("killed the host {kills} times while it applied a split of {PARTS} (a full run takes {full_run:?}); {parts_before_the_last_run} parts were applied before the last run");
+    assert!(ws.parked().is_empty(), "{:?}", ws.parked().first());
+    let got = seen(&ws);
+    assert_eq!(got.len(), expected.len(), "nodes after kill -9 and restarts");
+    let (missing, extra): (Vec<_>, Vec<_>) = (expected.difference(&got).take(3).collect(), got.difference(&expected).take(3).collect());
+    assert!(missing.is_empty() && extra.is_empty(), "after kill -9 and restarts, missing: {missing:?}, extra: {extra:?}");
+    assert_eq!(kills, KILLS, "kills that landed while the split was applied");
+    assert!((1..PARTS).contains(&parts_before_the_last_run), "the kills did not land inside the split");
+}

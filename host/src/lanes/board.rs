@@ -14,6 +14,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::LaneItem;
+use crate::sink::Identity;
 
 /// How long an idle worker, or a router waiting for room, sleeps before it
 /// looks at the board again (it is woken earlier when something changes).
@@ -47,7 +48,7 @@ pub struct Waiting {
 #[derive(Debug, Default)]
 pub struct Keys {
     /// Guards read from the sink (for events that may have been applied before).
-    pub guards: HashMap<String, Option<u64>>,
+    pub guards: HashMap<String, Option<Identity>>,
     /// Keys with a parked event -> that event's position.
     pub blocked: HashMap<String, u64>,
     /// Keys waiting for a retry.
@@ -371,7 +372,7 @@ mod tests {
             data: "{}".into(),
             metadata: "{}".into(),
         };
-        LaneItem { event, key: Some(key.into()), failure: None }
+        LaneItem { event, key: Some(key.into()), failure: None, part: 0 }
     }
 
     fn positions(batch: &Batch) -> Vec<u64> {

@@ -57,6 +57,9 @@ pub struct LaneItem {
     pub key: Option<String>,
     /// Set when the event failed before reaching the lane (upcast, key).
     pub failure: Option<String>,
+    /// Its index among the events an upcaster made of the one at its
+    /// position (0 when it made one): with the position, what guards it.
+    pub part: u32,
 }
 
 impl LaneItem {

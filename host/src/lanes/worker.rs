@@ -17,7 +17,7 @@ use crate::checkpoint::Tracker;
 use crate::outcome::Outcome;
 use crate::parking::{ParkMode, Parked};
 use crate::plugins::{ProjectionInstance, ProjectionPlugin, Slot};
-use crate::sink::{Applied, Commit, ProjectionState, Sink, SinkError};
+use crate::sink::{Applied, Commit, Identity, ProjectionState, Sink, SinkError};
 use crate::source::settle::{Settled, Settlement};
 use crate::Event;
 
@@ -260,7 +260,8 @@ impl Worker {
             }
             handled += 1;
             let entry = &batch.entries[i];
-            let (lane, key, position) = (entry.lane, entry.item.key.clone(), entry.item.event.position);
+            let (lane, key) = (entry.lane, entry.item.key.clone());
+            let id = Identity { position: entry.item.event.position, part: entry.item.part };
             match &d.outcome {
                 Outcome::Park(_) => parked += 1,
                 Outcome::Skip => skipped += 1,
@@ -268,7 +269,7 @@ impl Worker {
                     // A source that delivers again (a persistent subscription) asks about any position.
                     let keys = batch.keys(lane);
                     if let Some(guard) = key.and_then(|k| keys.guards.get_mut(&k)) {
-                        *guard = Some(guard.map_or(position, |g| g.max(position)));
+                        *guard = Some(guard.map_or(id, |g| g.max(id)));
                     }
                 }
                 Outcome::Retry(_) => {}
@@ -344,12 +345,13 @@ impl Worker {
         let mut to_handle = Vec::new();
         for i in 0..batch.entries.len() {
             let entry = &batch.entries[i];
-            let (lane, position, partitioned) = (entry.lane, entry.item.event.position, entry.item.key.is_some());
+            let (lane, partitioned) = (entry.lane, entry.item.key.is_some());
+            let id = Identity { position: entry.item.event.position, part: entry.item.part };
             let key = entry.key().to_owned();
             let failure = entry.item.failure.clone();
             let keys = batch.keys(lane);
             // A re-delivery of what was applied is skipped, even behind a parked event.
-            let decided = if partitioned && self.already_applied(keys, &key, position) {
+            let decided = if partitioned && self.already_applied(keys, &key, id) {
                 Some(Early::Skip)
             } else if tail && keys.blocked.contains_key(&key) {
                 Some(Early::Blocked)
@@ -469,8 +471,8 @@ impl Worker {
         tried
     }
 
-    fn already_applied(&self, keys: &mut Keys, key: &str, position: u64) -> bool {
-        if position > self.high_water {
+    fn already_applied(&self, keys: &mut Keys, key: &str, id: Identity) -> bool {
+        if id.position > self.high_water {
             return false;
         }
         if keys.guards.len() > GUARD_CACHE_LIMIT {
@@ -481,7 +483,7 @@ impl Worker {
             let guard = self.until_available(|sink| sink.guard(&self.plugin.manifest.name, key)).ok().flatten();
             keys.guards.insert(key.to_owned(), guard);
         }
-        keys.guards[key].is_some_and(|applied| position <= applied)
+        keys.guards[key].is_some_and(|applied| id <= applied)
     }
 
     fn commit_of<'a>(&'a self, batch: &'a Batch, decisions: &'a [Decision], checkpoint: u64) -> Commit<'a> {
@@ -490,7 +492,7 @@ impl Worker {
             let item = &entry.item;
             match &d.outcome {
                 Outcome::Apply(mutations) => {
-                    commit.applied.push(Applied { key: item.key_or_stream(), position: item.event.position, mutations })
+                    commit.applied.push(Applied { key: item.key_or_stream(), position: item.event.position, part: item.part, mutations })
                 }
                 Outcome::Park(error) => commit.parked.push(self.parked(entry, d, error)),
                 Outcome::Skip | Outcome::Retry(_) => {}
@@ -512,6 +514,7 @@ impl Worker {
         Parked {
             key: entry.key().to_owned(),
             event: e.clone(),
+            part: entry.item.part,
             error,
             attempts: d.attempts,
             plugin_version: self.plugin.manifest.version.clone(),
@@ -575,7 +578,7 @@ impl Worker {
                 decisions[i] = behind(first);
                 continue;
             }
-            let applied = Applied { key: batch.entries[i].item.key_or_stream(), position, mutations };
+            let applied = Applied { key: batch.entries[i].item.key_or_stream(), position, part: batch.entries[i].item.part, mutations };
             let one = Commit { projection: self.plugin.name(), applied: vec![applied], parked: Vec::new(), checkpoint: 0, lease: self.lease_token() };
             match self.commit_until_available(&one) {
                 Committed::Yes => {}

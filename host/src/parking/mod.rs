@@ -27,6 +27,8 @@ pub enum ParkMode {
 pub struct Parked {
     pub key: String,
     pub event: Event,
+    /// Its index among the events an upcaster made of the one at its position.
+    pub part: u32,
     pub error: String,
     pub attempts: u32,
     pub plugin_version: String,
@@ -41,6 +43,8 @@ pub struct ParkedRecord {
     pub projection: String,
     pub key: String,
     pub position: u64,
+    /// Its index among the events an upcaster made of the one at `position`.
+    pub part: u32,
     pub stream: String,
     pub revision: u64,
     pub event_type: String,

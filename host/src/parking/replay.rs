@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use super::{event_from_json, ParkedRecord, Resolution};
 use crate::outcome::Outcome;
 use crate::plugins::{KeepsFailing, Plugins, UpcasterChain};
-use crate::sink::{Applied, Sink};
+use crate::sink::{Applied, Identity, Sink};
 
 /// Which parked events to replay.
 #[derive(Debug, Clone)]
@@ -65,12 +65,13 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
             chains.insert(projection.clone(), UpcasterChain::new(&needed, &plugins.upcasters, deadline(&projection), KeepsFailing::NEVER)?);
         }
         let upcasters = chains.get_mut(&projection).expect("made above");
-        records.sort_by_key(|r| r.position);
+        records.sort_by_key(|r| (r.position, r.part));
         let total = records.len();
         for (done, record) in records.into_iter().enumerate() {
             let event = event_from_json(&record.event)?;
             let guard = sink.guard(&projection, &key).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let outcome = if guard.is_some_and(|g| event.position <= g) {
+            let id = Identity { position: event.position, part: record.part };
+            let outcome = if guard.is_some_and(|g| id <= g) {
                 Outcome::Skip
             } else {
                 match upcasters.upcast(event) {
@@ -87,7 +88,7 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
                 }
             };
             let applied = match &outcome {
-                Outcome::Apply(mutations) => Some(Applied { key: &key, position: record.position, mutations }),
+                Outcome::Apply(mutations) => Some(Applied { key: &key, position: record.position, part: record.part, mutations }),
                 Outcome::Skip => None,
                 Outcome::Park(why) | Outcome::Retry(why) => {
                     report.still_parked += total - done;

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use wasmtime::component::InstancePre;
 
 use crate::runtime::bindings::upcasting;
-use crate::runtime::limits::MAX_UPCAST_STEPS;
+use crate::runtime::limits::{MAX_SPLIT_PARTS, MAX_UPCAST_STEPS};
 use crate::runtime::sandbox::{PluginState, Sandbox};
 use crate::{Event, UpcasterManifest};
 
@@ -186,6 +186,9 @@ impl UpcasterChain {
                 }
                 todo.push(Event { position: event.position, revision: event.revision, stream: event.stream.clone(), ..next });
             }
+        }
+        if done.len() > MAX_SPLIT_PARTS {
+            return Err(broke(format!("the upcast made {} events of one, more than {MAX_SPLIT_PARTS}", done.len())));
         }
         Ok(done)
     }

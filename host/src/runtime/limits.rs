@@ -64,3 +64,7 @@ pub const MAX_OUTPUT_BYTES_PER_EVENT: usize = 8 << 20;
 /// larger is parked with the reason, never handed to a plugin. Memory is
 /// bounded in multiples of it (`lanes::PROJECTION_BUFFER_BYTES`, `READ_BYTES`).
 pub const MAX_EVENT_BYTES: usize = 8 << 20;
+
+/// The most events an upcaster chain may make of one: each is told apart by
+/// its index, and guards order them by position and index.
+pub const MAX_SPLIT_PARTS: usize = 1 << 20;

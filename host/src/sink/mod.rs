@@ -35,11 +35,23 @@ pub fn register_keys(keys: &mut KeyProperties, projection: &str, scope: &WriteSc
     Ok(())
 }
 
+/// Which event a guard names: its position in the log, and its index among
+/// the events an upcaster made of the one at that position (0 when it made
+/// one). Ordered by position, then part, so that a split committed in part
+/// resumes at the first part not applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Identity {
+    pub position: u64,
+    pub part: u32,
+}
+
 /// One event's effect in a commit.
 #[derive(Debug)]
 pub struct Applied<'a> {
     pub key: &'a str,
     pub position: u64,
+    /// Its index among the events an upcaster made of the one at `position`.
+    pub part: u32,
     pub mutations: &'a [Mutation],
 }
 
@@ -104,8 +116,8 @@ pub trait Sink: Send + Sync {
     /// Gets ready for a projection that writes within `scope`, and says where it resumes.
     fn prepare(&self, projection: &str, scope: &WriteScope) -> Result<ProjectionState>;
 
-    /// The position of the last event applied for `key`, if any.
-    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError>;
+    /// The last event applied for `key`, if any.
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<Identity>, SinkError>;
 
     /// Applies a batch atomically: mutations in order, guards, parked events, checkpoint.
     fn commit(&self, commit: &Commit) -> Result<(), SinkError>;

@@ -15,7 +15,7 @@ impl Sink for NullSink {
         Ok(ProjectionState::default())
     }
 
-    fn guard(&self, _: &str, _: &str) -> Result<Option<u64>, SinkError> {
+    fn guard(&self, _: &str, _: &str) -> Result<Option<super::Identity>, SinkError> {
         Ok(None)
     }
 

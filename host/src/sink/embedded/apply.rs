@@ -90,17 +90,18 @@ pub fn applied(
         mutation(tx, keys, ids, m)?;
     }
     tx.prepare_cached(
-        "INSERT INTO guards (projection, key, position) VALUES (?1, ?2, ?3)
-         ON CONFLICT (projection, key) DO UPDATE SET position = max(position, excluded.position)",
+        "INSERT INTO guards (projection, key, position, part) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (projection, key) DO UPDATE SET position = excluded.position, part = excluded.part
+         WHERE (excluded.position, excluded.part) > (guards.position, guards.part)",
     )?
-    .execute(params![projection, applied.key, applied.position as i64])?;
+    .execute(params![projection, applied.key, applied.position as i64, applied.part])?;
     Ok(())
 }
 
 pub fn park(tx: &Transaction, projection: &str, p: &Parked) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO parked (projection, key, position, event, error, attempts, plugin_version, behind, parked_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR IGNORE INTO parked (projection, key, position, event, error, attempts, plugin_version, behind, parked_at, part)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         projection,
@@ -112,6 +113,7 @@ pub fn park(tx: &Transaction, projection: &str, p: &Parked) -> rusqlite::Result<
         p.plugin_version,
         p.behind.map(|b| b as i64),
         now(),
+        p.part,
     ])?;
     Ok(())
 }

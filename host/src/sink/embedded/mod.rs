@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
 use super::lease::{now_ms, Claim, Taken};
-use super::{Applied, Commit, KeyProperties, ProjectionState, Sink, SinkError};
+use super::{Applied, Commit, Identity, KeyProperties, ProjectionState, Sink, SinkError};
 use crate::parking::{ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
 
@@ -42,6 +42,13 @@ impl EmbeddedGraph {
         conn.pragma_update(None, "cache_size", -(PAGE_CACHE_KIB as i64))?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(schema::SCHEMA).with_context(|| format!("{} is not a Projector graph", path.display()))?;
+        for (table, column, add) in schema::PARTS {
+            let has: bool = conn.query_row(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"), [], |r| r.get(0))?;
+            if !has {
+                conn.execute_batch(add).with_context(|| format!("cannot bring the graph {} up to date", path.display()))?;
+            }
+        }
+        conn.execute_batch(schema::PARKED_ONCE)?;
         Ok(Self { conn: Mutex::new(conn), key_properties: Mutex::new(HashMap::new()) })
     }
 
@@ -133,11 +140,12 @@ impl Sink for EmbeddedGraph {
         Ok(ProjectionState { checkpoint, high_water, blocked_keys })
     }
 
-    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError> {
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<Identity>, SinkError> {
         self.conn()
-            .prepare_cached("SELECT position FROM guards WHERE projection = ?1 AND key = ?2")
-            .and_then(|mut s| s.query_row([projection, key], |r| r.get::<_, i64>(0)).optional())
-            .map(|p| p.map(|p| p as u64))
+            .prepare_cached("SELECT position, part FROM guards WHERE projection = ?1 AND key = ?2")
+            .and_then(|mut s| {
+                s.query_row([projection, key], |r| Ok(Identity { position: r.get::<_, i64>(0)? as u64, part: r.get(1)? })).optional()
+            })
             .map_err(classify)
     }
 

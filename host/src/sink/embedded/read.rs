@@ -61,7 +61,7 @@ pub fn nodes(conn: &Connection, label: &str, limit: usize) -> Result<Vec<Json>> 
 pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
     let mut stmt = conn.prepare(
         "SELECT id, projection, key, position, event, error, attempts, plugin_version, behind, parked_at, status,
-                resolved_at, note
+                resolved_at, note, part
          FROM parked WHERE ?1 IS NULL OR projection = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([projection], |r| {
@@ -78,6 +78,7 @@ pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedR
             status: r.get(10)?,
             resolved_at: r.get(11)?,
             note: r.get(12)?,
+            part: r.get(13)?,
             event: parse(&r.get::<_, String>(4)?),
             ..ParkedRecord::default()
         }

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS guards (
     projection TEXT    NOT NULL,
     key        TEXT    NOT NULL,
     position   INTEGER NOT NULL,
+    part       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (projection, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS parked (
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS parked (
     parked_at      TEXT    NOT NULL,
     status         TEXT    NOT NULL DEFAULT 'parked',
     resolved_at    TEXT,
-    note           TEXT
+    note           TEXT,
+    part           INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS parked_by_key ON parked (projection, key, status);
 -- One writer per read model: the host whose token is here commits; expiry in Unix ms.
@@ -50,6 +52,17 @@ CREATE TABLE IF NOT EXISTS leases (
     holder     TEXT    NOT NULL,
     expires_at INTEGER NOT NULL
 );
--- An event re-delivered after a restart is not parked twice.
-CREATE UNIQUE INDEX IF NOT EXISTS parked_once ON parked (projection, position, key) WHERE status = 'parked';
+";
+
+/// What graphs made before a split event's parts were told apart lack; run
+/// after `SCHEMA`, each step only where it is missing.
+pub const PARTS: [(&str, &str, &str); 2] = [
+    ("guards", "part", "ALTER TABLE guards ADD COLUMN part INTEGER NOT NULL DEFAULT 0"),
+    ("parked", "part", "ALTER TABLE parked ADD COLUMN part INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// An event re-delivered after a restart is not parked twice; each part of a split is parked once.
+pub const PARKED_ONCE: &str = "
+DROP INDEX IF EXISTS parked_once;
+CREATE UNIQUE INDEX IF NOT EXISTS parked_once_per_part ON parked (projection, position, part, key) WHERE status = 'parked';
 ";

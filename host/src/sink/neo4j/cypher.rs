@@ -59,7 +59,11 @@ pub fn commit(projection: &str, applied: &[Applied], checkpoint: u64, high_water
     Ok(statements)
 }
 
-/// One guard per applied event: the position of the last event applied for its key.
+/// A guard orders its events by `at` = position * this + part (an upcaster
+/// makes at most `MAX_SPLIT_PARTS` events of one), and keeps both for reading.
+const PARTS_PER_POSITION: i64 = crate::runtime::limits::MAX_SPLIT_PARTS as i64;
+
+/// One guard per applied event: the last event applied for its key.
 pub fn guards(projection: &str, applied: &[Applied]) -> Option<Query> {
     if applied.is_empty() {
         return None;
@@ -70,7 +74,7 @@ pub fn guards(projection: &str, applied: &[Applied]) -> Option<Query> {
             let mut row = BoltMap::with_capacity(3);
             row.put("id".into(), guard_id(projection, a.key).into());
             row.put("key".into(), a.key.into());
-            row.put("position".into(), (a.position as i64).into());
+            row.put("at".into(), (a.position as i64 * PARTS_PER_POSITION + i64::from(a.part)).into());
             BoltType::Map(row)
         })
         .collect();
@@ -78,7 +82,8 @@ pub fn guards(projection: &str, applied: &[Applied]) -> Option<Query> {
         neo4rs::query(&format!(
             "UNWIND $rows AS row
              MERGE (g:`{GUARD}` {{id: row.id}}) ON CREATE SET g.projection = $projection, g.key = row.key
-             SET g.position = CASE WHEN coalesce(g.position, -1) < row.position THEN row.position ELSE g.position END"
+             SET g.at = CASE WHEN coalesce(g.at, coalesce(g.position, -1) * {PARTS_PER_POSITION}) < row.at THEN row.at ELSE g.at END
+             SET g.position = g.at / {PARTS_PER_POSITION}, g.part = g.at % {PARTS_PER_POSITION}"
         ))
         .param("projection", projection)
         .param("rows", BoltType::List(BoltList { value: rows })),

@@ -25,7 +25,7 @@ use neo4rs::{Graph, Query, Txn};
 use self::cypher::{CHECKPOINT, GUARD, LABEL, LEASE, PARKED, SEQUENCE};
 use super::lease::{now_ms, Claim, Taken};
 use super::KeyProperties;
-use super::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
+use super::{Applied, Commit, GraphStats, Identity, ProjectionState, Sink, SinkError};
 use crate::parking::{event_to_json, Parked, ParkedRecord, Resolution};
 use crate::plugins::WriteScope;
 pub use settings::{Settings, PASSWORD_ENV, USER_ENV};
@@ -190,10 +190,12 @@ fn is_conflict(error: &SinkError) -> bool {
 /// Parks one event, once: an event re-delivered after a restart is not parked twice.
 async fn park(txn: &mut Txn, projection: &str, p: &Parked) -> Result<(), neo4rs::Error> {
     let existing = neo4rs::query(&format!(
-        "MATCH (p:`{PARKED}` {{projection: $projection, position: $position, key: $key, status: 'parked'}}) RETURN count(p) AS n"
+        "MATCH (p:`{PARKED}` {{projection: $projection, position: $position, key: $key, status: 'parked'}})
+         WHERE coalesce(p.part, 0) = $part RETURN count(p) AS n"
     ))
     .param("projection", projection)
     .param("position", p.event.position as i64)
+    .param("part", i64::from(p.part))
     .param("key", p.key.as_str());
     if single(txn, existing).await?.get::<i64>("n").unwrap_or(0) > 0 {
         return Ok(());
@@ -205,8 +207,9 @@ async fn park(txn: &mut Txn, projection: &str, p: &Parked) -> Result<(), neo4rs:
     let create = neo4rs::query(&format!(
         "CREATE (:`{PARKED}` {{id: $id, projection: $projection, key: $key, position: $position, event: $event,
                  error: $error, attempts: $attempts, plugin_version: $plugin_version, behind: $behind,
-                 parked_at: $parked_at, status: 'parked'}})"
+                 parked_at: $parked_at, status: 'parked', part: $part}})"
     ))
+    .param("part", i64::from(p.part))
     .param("id", id)
     .param("projection", projection)
     .param("key", p.key.as_str())
@@ -294,14 +297,15 @@ impl Sink for Neo4jSink {
         Ok(ProjectionState { checkpoint, high_water, blocked_keys })
     }
 
-    fn guard(&self, projection: &str, key: &str) -> Result<Option<u64>, SinkError> {
-        let query = neo4rs::query(&format!("MATCH (g:`{GUARD}` {{id: $id}}) RETURN g.position AS position"))
+    fn guard(&self, projection: &str, key: &str) -> Result<Option<Identity>, SinkError> {
+        let query = neo4rs::query(&format!("MATCH (g:`{GUARD}` {{id: $id}}) RETURN g.position AS position, coalesce(g.part, 0) AS part"))
             .param("id", cypher::guard_id(projection, key));
         self.block(async {
             let mut stream = self.graph.execute(query).await?;
             let mut found = None;
             while let Some(row) = stream.next().await? {
-                found = row.get::<i64>("position").ok().map(|p| p as u64);
+                let part = row.get::<i64>("part").unwrap_or(0) as u32;
+                found = row.get::<i64>("position").ok().map(|p| Identity { position: p as u64, part });
             }
             Ok(found)
         })

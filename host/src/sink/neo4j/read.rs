@@ -105,6 +105,7 @@ pub fn parked(sink: &Neo4jSink, projection: Option<&str>) -> Result<Vec<ParkedRe
                 projection: text("projection"),
                 key: text("key"),
                 position: p["position"].as_u64().unwrap_or_default(),
+                part: p["part"].as_u64().unwrap_or_default() as u32,
                 error: text("error"),
                 attempts: p["attempts"].as_u64().unwrap_or_default() as u32,
                 plugin_version: text("plugin_version"),

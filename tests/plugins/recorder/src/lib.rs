@@ -6,6 +6,8 @@
 //! Built with the feature `healed`, it is the fixed version: it never fails.
 //! Built with `read-model-2`, it declares a new read-model version. Every node
 //! is stamped with the build's version, so a test can tell which build handled it.
+//! An event with a `part` (one of those an upcaster split an event into) is
+//! recorded as `ID#PART`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,7 +47,12 @@ impl Projection for Recorder {
             _ => {}
         }
         let previous = LAST_SEEN.with(|seen| seen.borrow_mut().insert(event.stream.clone(), event.revision));
-        Ok(vec![merge_node("Seen", &event.id)
+        // The parts an upcaster split one event into share its id: each gets a node of its own.
+        let id = match data.get("part") {
+            Some(part) => format!("{}#{part}", event.id),
+            None => event.id.clone(),
+        };
+        Ok(vec![merge_node("Seen", &id)
             .set("stream", &event.stream)
             .set("revision", event.revision as i64)
             .set("position", event.position as i64)
