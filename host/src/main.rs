@@ -85,6 +85,7 @@ enum Command {
     },
     /// Project events until caught up (with --follow, keep tailing until Ctrl-C)
     Run {
+        /// Keep following new events after catching up, until Ctrl-C or SIGTERM
         #[arg(long)]
         follow: bool,
         /// When another host holds a projection's read model, wait until it
