@@ -19,20 +19,26 @@ fn resident_peak(pid: u32) -> Option<u64> {
     Some(kib << 10)
 }
 
-#[test]
-fn a_million_event_backlog_keeps_resident_memory_bounded() {
-    let ws = Workspace::new(&["recorder"]);
-    // A million events of ~600 bytes: were they all read ahead, they would not fit the bound.
+/// Writes `count` events straight into the workspace's log, over `streams`
+/// streams, each with a `pad` of that many bytes (faster than appending them).
+fn insert_padded(ws: &Workspace, count: usize, streams: usize, pad: usize) {
     ws.log()
         .connection()
         .execute_batch(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last})
              INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
-             SELECT 'e' || i, 'test-' || (i % 1000), i / 1000, 'Counted', 1,
-                    json_object('n', i, 'pad', printf('%.500c', 'x')), '{{}}' FROM n;",
-            last = BACKLOG - 1
+             SELECT 'e' || i, 'test-' || (i % {streams}), i / {streams}, 'Counted', 1,
+                    json_object('n', i, 'pad', printf('%.{pad}c', 'x')), '{{}}' FROM n;",
+            last = count - 1
         ))
         .unwrap();
+}
+
+#[test]
+fn a_million_event_backlog_keeps_resident_memory_bounded() {
+    let ws = Workspace::new(&["recorder"]);
+    // A million events of ~600 bytes: were they all read ahead, they would not fit the bound.
+    insert_padded(&ws, BACKLOG as usize, 1000, 500);
     let mut child = Reaped(ws.command(&["run", "--quiet"]).stdout(Stdio::null()).spawn().unwrap());
     let started = Instant::now();
     let mut peak = 0;
@@ -58,15 +64,7 @@ const LARGE_EVENTS: usize = 60;
 fn large_events_keep_resident_memory_bounded_by_bytes_and_a_line_over_the_largest_event_is_refused() {
     let ws = Workspace::new(&["recorder"]);
     // 60 events of 6 MiB: 360 MiB of data, more than the bound below.
-    ws.log()
-        .connection()
-        .execute_batch(&format!(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last})
-             INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
-             SELECT 'big' || i, 'test-' || (i % 5), i / 5, 'Counted', 1, json_object('n', i, 'pad', printf('%.{LARGE}c', 'x')), '{{}}' FROM n;",
-            last = LARGE_EVENTS - 1
-        ))
-        .unwrap();
+    insert_padded(&ws, LARGE_EVENTS, 5, LARGE);
     let out = ws.command(&["run", "--quiet"]).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");

@@ -43,6 +43,13 @@ fn caught_up(ws: &Workspace) -> bool {
     ws.graph().checkpoint("interview-graph").unwrap() >= head(ws)
 }
 
+/// A host that follows the log, once it has caught up with it.
+fn following(ws: &Workspace, log: &str) -> Reaped {
+    let host = spawn(ws, &["run", "--follow", "--quiet"], log);
+    wait_until("the first host caught up", LIMIT, || caught_up(ws));
+    host
+}
+
 fn exit_of(child: &mut Reaped) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
@@ -67,8 +74,7 @@ fn reference(ws: &Workspace) -> std::collections::BTreeSet<String> {
 fn a_second_host_on_a_held_read_model_refuses_naming_the_holder_and_with_wait_takes_over_when_it_stops() {
     let ws = interview(4_000);
     import_lines(&ws, "first.jsonl", 0, 2_000);
-    let mut first = spawn(&ws, &["run", "--follow", "--quiet"], "first.log");
-    wait_until("the first host caught up", LIMIT, || caught_up(&ws));
+    let mut first = following(&ws, "first.log");
 
     let out = ws.command(&["run", "--quiet"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -96,8 +102,7 @@ fn a_stopped_host_whose_lease_was_taken_over_writes_nothing_when_it_wakes_and_st
     let ws = interview(6_000);
     std::fs::write(ws.path("projector.toml"), "lease_ms = 1000\n").unwrap();
     import_lines(&ws, "first.jsonl", 0, 2_000);
-    let mut paused = spawn(&ws, &["run", "--follow", "--quiet"], "paused.log");
-    wait_until("the first host caught up", LIMIT, || caught_up(&ws));
+    let mut paused = following(&ws, "paused.log");
     signal(&paused.0, "STOP");
 
     // Another host takes over once the lease has expired, and ends (giving it up).
@@ -167,8 +172,7 @@ fn the_embedded_sink_fences_commits_under_a_lease_taken_over() {
 fn after_kill_9_the_next_host_on_the_same_machine_takes_over_at_once() {
     let ws = interview(1_000);
     import_lines(&ws, "first.jsonl", 0, 1_000);
-    let mut killed = spawn(&ws, &["run", "--follow", "--quiet"], "killed.log");
-    wait_until("the first host caught up", LIMIT, || caught_up(&ws));
+    let mut killed = following(&ws, "killed.log");
     killed.0.kill().unwrap();
     killed.0.wait().unwrap();
     // Its lease has most of its 10 s to run, but its holder is gone: no wait, no --wait needed.
