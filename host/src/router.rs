@@ -122,7 +122,7 @@ impl Router {
             return None;
         }
         let before = items.len();
-        let size = event.data.len() + event.metadata.len();
+        let size = event.bytes();
         if !self.plugin.subscribes(&event) {
             // Not the projection's: not upcast either (its upcasters take only
             // types it subscribes to).

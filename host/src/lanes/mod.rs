@@ -71,7 +71,7 @@ impl LaneItem {
 
     /// What it weighs against the byte bounds: its event's data and metadata.
     pub fn bytes(&self) -> usize {
-        self.event.data.len() + self.event.metadata.len()
+        self.event.bytes()
     }
 }
 

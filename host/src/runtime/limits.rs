@@ -65,6 +65,13 @@ pub const MAX_OUTPUT_BYTES_PER_EVENT: usize = 8 << 20;
 /// bounded in multiples of it (`lanes::PROJECTION_BUFFER_BYTES`, `READ_BYTES`).
 pub const MAX_EVENT_BYTES: usize = 8 << 20;
 
+impl crate::Event {
+    /// What the event weighs against the byte bounds: its data and metadata.
+    pub fn bytes(&self) -> usize {
+        self.data.len() + self.metadata.len()
+    }
+}
+
 /// The most events an upcaster chain may make of one: each is told apart by
 /// its index, and guards order them by position and index.
 pub const MAX_SPLIT_PARTS: usize = 1 << 20;

@@ -155,7 +155,7 @@ impl Source for EmbeddedLog {
         let (mut events, mut bytes) = (Vec::new(), 0);
         while bytes < crate::router::READ_BYTES {
             let Some(event) = rows.next().transpose()? else { break };
-            bytes += event.data.len() + event.metadata.len();
+            bytes += event.bytes();
             events.push(event);
         }
         Ok(events)

@@ -1,6 +1,7 @@
 //! The feed: one catch-up subscription to `$all`, run on the source's own
-//! runtime, handing mapped events to the reader through a bounded channel (the
-//! backpressure that keeps memory bounded while catching up). When the
+//! runtime, handing mapped events to the reader through a queue bounded in
+//! items and bytes ([`super::ahead`], the backpressure that keeps memory
+//! bounded while catching up). When the
 //! subscription drops, the feed resubscribes after the last event it handed
 //! on, waiting longer after each failure, and never gives up: an outage of the
 //! event store delays projections, it does not fail them.
@@ -8,14 +9,12 @@
 use std::time::Duration;
 
 use eventstore::{Client, Position, StreamPosition, SubscribeToAllOptions, SubscriptionEvent};
-use tokio::sync::mpsc;
 
+use super::ahead::{Ahead, Behind};
 use super::filter::ServerFilter;
 use super::mapping::{self, Mapped, Skip};
 use crate::Event;
 
-/// Events read ahead of the router at most.
-pub const READ_AHEAD: usize = 4096;
 /// The wait before the first resubscription; it doubles after each failure.
 pub const RESUBSCRIBE_BASE: Duration = Duration::from_millis(250);
 /// The longest wait between resubscriptions.
@@ -35,12 +34,13 @@ pub enum Item {
 /// The next item for a read that has `got` events so far: one already
 /// waiting, or, while it has none, one that comes before `deadline`. `None`:
 /// the read is done. An error: the feed has ended.
-pub fn next_item(runtime: &tokio::runtime::Runtime, items: &mut mpsc::Receiver<Item>, got: usize, deadline: std::time::Instant) -> Result<Option<Item>, ()> {
+pub fn next_item(runtime: &tokio::runtime::Runtime, items: &mut Behind, got: usize, deadline: std::time::Instant) -> Result<Option<Item>, ()> {
+    use tokio::sync::mpsc::error::TryRecvError;
     match items.try_recv() {
         Ok(item) => Ok(Some(item)),
-        Err(mpsc::error::TryRecvError::Disconnected) => Err(()),
-        Err(mpsc::error::TryRecvError::Empty) if got > 0 || std::time::Instant::now() >= deadline => Ok(None),
-        Err(mpsc::error::TryRecvError::Empty) => match runtime.block_on(tokio::time::timeout_at(deadline.into(), items.recv())) {
+        Err(TryRecvError::Disconnected) => Err(()),
+        Err(TryRecvError::Empty) if got > 0 || std::time::Instant::now() >= deadline => Ok(None),
+        Err(TryRecvError::Empty) => match runtime.block_on(tokio::time::timeout_at(deadline.into(), items.recv())) {
             Ok(Some(item)) => Ok(Some(item)),
             Ok(None) => Err(()),
             Err(_) => Ok(None),
@@ -62,12 +62,12 @@ pub async fn run(
     filter: ServerFilter,
     mut start: StreamPosition<Position>,
     head: Option<Position>,
-    to: mpsc::Sender<Item>,
+    to: Ahead,
     server: String,
 ) {
     let mut failures = 0;
     let reached = |p: Position| head.is_none_or(|h| (p.commit, p.prepare) >= (h.commit, h.prepare));
-    if head.is_none() && to.send(Item::CaughtUp).await.is_err() {
+    if head.is_none() && !to.send(Item::CaughtUp).await {
         return;
     }
     loop {
@@ -102,7 +102,7 @@ pub async fn run(
                 }
             };
             let fatal = matches!(item, Item::Fatal(_));
-            if to.send(item).await.is_err() || fatal || (at_head && to.send(Item::CaughtUp).await.is_err()) {
+            if !to.send(item).await || fatal || (at_head && !to.send(Item::CaughtUp).await) {
                 return;
             }
         }

@@ -7,10 +7,11 @@
 //! `import` and `append` write to the server too ([`writer`]).
 //!
 //! The logic lives in plain functions with unit tests ([`position`],
-//! [`mapping`], [`filter`], [`writer::appends`], [`feed::backoff`]); the
+//! [`mapping`], [`filter`], [`writer::appends`], [`feed::backoff`], [`ahead`]); the
 //! conformance suite runs against a real server when `ESDB_CONNECTION_STRING`
 //! is set.
 
+pub mod ahead;
 pub mod connection;
 pub mod feed;
 pub mod filter;

@@ -16,6 +16,7 @@ use eventstore::{
 };
 use tokio::sync::mpsc;
 
+use super::ahead::{self, Ahead, Behind};
 use super::connection::Connection;
 use super::feed::{self, Item};
 use super::filter::ServerFilter;
@@ -69,7 +70,7 @@ pub fn answer(verdict: Verdict<uuid::Uuid>) -> Option<Answer> {
 pub struct GroupSource {
     connection: Connection,
     group: String,
-    items: mpsc::Receiver<Item>,
+    items: Behind,
     /// Taken when the source closes: the task ends once every settler is gone.
     settler: Option<Settler>,
     task: tokio::task::JoinHandle<()>,
@@ -82,7 +83,7 @@ impl GroupSource {
         let connection = Connection::open(url)?;
         let filter = ServerFilter::for_interest(interest);
         create_if_missing(&connection, group, &filter)?;
-        let (to, items) = mpsc::channel(feed::READ_AHEAD);
+        let (to, items) = ahead::queue();
         let (settler, settlements) = mpsc::unbounded_channel();
         let task = connection.runtime.spawn(consume(
             connection.client.clone(),
@@ -124,7 +125,7 @@ pub fn replay_parked(url: &str, group: &str) -> Result<()> {
 async fn consume(
     client: eventstore::Client,
     group: String,
-    to: mpsc::Sender<Item>,
+    to: Ahead,
     mut settlements: mpsc::UnboundedReceiver<Settled>,
     server: String,
 ) {
@@ -156,7 +157,7 @@ enum Next {
 async fn serve(
     subscription: &mut PersistentSubscription,
     ledger: &mut Ledger<uuid::Uuid>,
-    to: &mpsc::Sender<Item>,
+    to: &Ahead,
     settlements: &mut mpsc::UnboundedReceiver<Settled>,
     failures: &mut u32,
 ) -> eventstore::Result<()> {
@@ -194,7 +195,7 @@ async fn serve(
                         // A closed reader is a source closing: what it no longer takes
                         // gets no verdict (the server delivers it again), while the
                         // verdicts still queued go out until the lanes' settlers are gone.
-                        permit = to.reserve() => if let Ok(permit) = permit { permit.send(item) },
+                        room = to.room(&item) => if let Some(room) = room { room.send(item) },
                         settled = settlements.recv() => {
                             pending = Some(item);
                             let Some(settled) = settled else { return Ok(()) };

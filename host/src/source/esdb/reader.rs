@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
-use tokio::sync::mpsc;
 
+use super::ahead::{self, Behind};
 use super::connection::Connection;
 use super::feed::{self, Item};
 use super::filter::ServerFilter;
@@ -30,7 +30,7 @@ pub struct EsdbSource {
 struct Feed {
     /// The position the next read asks for, when it reads on from the last.
     next: u64,
-    items: mpsc::Receiver<Item>,
+    items: Behind,
     task: tokio::task::JoinHandle<()>,
     caught_up: bool,
 }
@@ -50,7 +50,7 @@ impl EsdbSource {
             old.task.abort();
         }
         let head = self.connection.last_position()?;
-        let (to, items) = mpsc::channel(feed::READ_AHEAD);
+        let (to, items) = ahead::queue();
         let start = position::start_for(from);
         tracing::debug!(server = %self.connection.server, from, ?start, ?head, "subscribing to $all");
         let task = self.connection.runtime.spawn(feed::run(
