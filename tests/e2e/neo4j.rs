@@ -114,19 +114,22 @@ fn the_interview_projection_gives_the_same_graph_in_neo4j_as_in_the_embedded_sin
 }
 
 #[test]
-fn a_second_host_on_a_held_neo4j_read_model_refuses_and_a_taken_over_lease_fences_commits() {
+fn a_second_host_on_a_held_neo4j_read_model_refuses_and_with_wait_takes_over_when_it_stops() {
     let (ws, _turn) = neo4j_workspace(&INTERVIEW);
-    import_sample(&ws, 300);
-    let stderr = std::fs::File::create(ws.path("first.log")).unwrap();
-    let mut first = Reaped(ws.command(&["run", "--follow", "--quiet"]).stdout(Stdio::null()).stderr(stderr).spawn().unwrap());
-    crate::support::wait_until("the first host caught up", Duration::from_secs(60), || {
-        ws.graph().checkpoint("interview-graph").unwrap() > 300
-    });
-    let out = ws.command(&["run", "--quiet"]).output().unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && said.contains("is held by") && said.contains(&format!("pid {}", first.0.id())), "{said}");
-    crate::support::signal(&first.0, "TERM");
-    assert!(first.0.wait().unwrap().success());
+    crate::writers::with_sample(&ws, 1_000);
+    crate::writers::a_second_host_refuses_and_with_wait_takes_over(&ws);
+}
+
+#[test]
+fn a_stopped_host_whose_neo4j_lease_was_taken_over_writes_nothing_when_it_wakes_and_stops() {
+    let (ws, _turn) = neo4j_workspace(&INTERVIEW);
+    crate::writers::with_sample(&ws, 1_500);
+    crate::writers::a_stopped_host_whose_lease_was_taken_over_writes_nothing(&ws);
+}
+
+#[test]
+fn neo4j_fences_commits_under_a_lease_taken_over() {
+    let (ws, _turn) = neo4j_workspace(&INTERVIEW);
     crate::writers::a_lease_taken_over_fences_the_old_holders_commits(ws.graph().as_ref());
 }
 

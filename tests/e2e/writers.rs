@@ -1,6 +1,7 @@
 //! One writer per read model: a second host on a held read model refuses to
 //! start, naming the holder, or waits for it with `--wait`; a host that lost
 //! its lease while it was stopped (SIGSTOP) writes nothing when it wakes up.
+//! The scenarios are functions of a workspace, run on Neo4j too (`neo4j.rs`).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -16,8 +17,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// A workspace with the interview projection and `events` sample events imported.
 fn interview(events: usize) -> Workspace {
     let ws = Workspace::new(&["interview-graph", "interview-upcasters"]);
-    let sample = ws.cli(&["sample", "--events", &events.to_string()]);
-    std::fs::write(ws.path("all.jsonl"), &sample).unwrap();
+    with_sample(&ws, events);
     ws
 }
 
@@ -72,9 +72,32 @@ fn reference(ws: &Workspace) -> std::collections::BTreeSet<String> {
 
 #[test]
 fn a_second_host_on_a_held_read_model_refuses_naming_the_holder_and_with_wait_takes_over_when_it_stops() {
-    let ws = interview(4_000);
-    import_lines(&ws, "first.jsonl", 0, 2_000);
-    let mut first = following(&ws, "first.log");
+    a_second_host_refuses_and_with_wait_takes_over(&interview(4_000));
+}
+
+#[test]
+fn a_stopped_host_whose_lease_was_taken_over_writes_nothing_when_it_wakes_and_stops() {
+    a_stopped_host_whose_lease_was_taken_over_writes_nothing(&interview(6_000));
+}
+
+/// Writes `events` sample events to the workspace's `all.jsonl`, for the
+/// tests below to import in parts.
+pub fn with_sample(ws: &Workspace, events: usize) {
+    let sample = ws.cli(&["sample", "--events", &events.to_string()]);
+    std::fs::write(ws.path("all.jsonl"), &sample).unwrap();
+}
+
+fn events_of(ws: &Workspace) -> usize {
+    std::fs::read_to_string(ws.path("all.jsonl")).unwrap().lines().count()
+}
+
+/// A host follows the first half of the sample; a second refuses, naming it;
+/// a second with `--wait` waits, takes over when the first stops, and projects
+/// the second half: the read model of a single host.
+pub fn a_second_host_refuses_and_with_wait_takes_over(ws: &Workspace) {
+    let n = events_of(ws);
+    import_lines(ws, "first.jsonl", 0, n / 2);
+    let mut first = following(ws, "first.log");
 
     let out = ws.command(&["run", "--quiet"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -83,8 +106,8 @@ fn a_second_host_on_a_held_read_model_refuses_naming_the_holder_and_with_wait_ta
     assert!(stderr.contains("is held by") && stderr.contains(&holder) && stderr.contains("--wait"), "{stderr}");
 
     // With --wait, it waits while the first runs, and takes over when it stops.
-    let mut second = spawn(&ws, &["run", "--wait", "--quiet"], "second.log");
-    import_lines(&ws, "second.jsonl", 2_000, 4_000);
+    let mut second = spawn(ws, &["run", "--wait", "--quiet"], "second.log");
+    import_lines(ws, "second.jsonl", n / 2, n);
     wait_until("the second host waits for the lease", LIMIT, || {
         std::fs::read_to_string(ws.path("second.log")).unwrap().contains("held by another host; waiting")
     });
@@ -93,27 +116,33 @@ fn a_second_host_on_a_held_read_model_refuses_naming_the_holder_and_with_wait_ta
     let status = exit_of(&mut second);
     assert!(status.success(), "{}", std::fs::read_to_string(ws.path("second.log")).unwrap());
     assert!(std::fs::read_to_string(ws.path("second.log")).unwrap().contains("took over the read model's lease"));
-    assert!(caught_up(&ws));
-    assert_eq!(ws.graph_set(), reference(&ws), "two hosts one after the other make a single host's read model");
+    assert!(caught_up(ws));
+    assert_eq!(ws.graph_set(), reference(ws), "two hosts one after the other make a single host's read model");
 }
 
-#[test]
-fn a_stopped_host_whose_lease_was_taken_over_writes_nothing_when_it_wakes_and_stops() {
-    let ws = interview(6_000);
-    std::fs::write(ws.path("projector.toml"), "lease_ms = 1000\n").unwrap();
-    import_lines(&ws, "first.jsonl", 0, 2_000);
-    let mut paused = following(&ws, "paused.log");
+/// A host follows the first third of the sample and is stopped (SIGSTOP);
+/// another takes over once its lease expired and projects the second third;
+/// the stopped host wakes up (SIGCONT) with the last third in the log: it
+/// writes none of it and stops with an error; the next host completes the
+/// read model of a single host.
+pub fn a_stopped_host_whose_lease_was_taken_over_writes_nothing(ws: &Workspace) {
+    let n = events_of(ws);
+    let config = std::fs::read_to_string(ws.path("projector.toml")).unwrap_or_default();
+    // Before any table, so that it is a top-level setting.
+    std::fs::write(ws.path("projector.toml"), format!("lease_ms = 1000\n{config}")).unwrap();
+    import_lines(ws, "first.jsonl", 0, n / 3);
+    let mut paused = following(ws, "paused.log");
     signal(&paused.0, "STOP");
 
     // Another host takes over once the lease has expired, and ends (giving it up).
-    import_lines(&ws, "second.jsonl", 2_000, 4_000);
+    import_lines(ws, "second.jsonl", n / 3, 2 * n / 3);
     let out = ws.command(&["run", "--wait", "--quiet"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(caught_up(&ws));
+    assert!(caught_up(ws));
     let after_takeover = ws.graph_set();
 
     // New events, then the stopped host wakes up: it must not write them.
-    import_lines(&ws, "third.jsonl", 4_000, 6_000);
+    import_lines(ws, "third.jsonl", 2 * n / 3, n);
     signal(&paused.0, "CONT");
     let status = exit_of(&mut paused);
     let log = std::fs::read_to_string(ws.path("paused.log")).unwrap();
@@ -123,8 +152,8 @@ fn a_stopped_host_whose_lease_was_taken_over_writes_nothing_when_it_wakes_and_st
 
     // The next host completes the read model: the same as a single host's.
     ws.cli(&["run", "--quiet"]);
-    assert!(caught_up(&ws));
-    assert_eq!(ws.graph_set(), reference(&ws));
+    assert!(caught_up(ws));
+    assert_eq!(ws.graph_set(), reference(ws));
 }
 
 /// The sink's own guarantee, whatever the host does: a commit under a lease
