@@ -12,6 +12,7 @@ use projector::config::Config;
 use projector::lanes::Progress;
 use projector::router::Until;
 use projector::source::{self, ExpectedRevision, NewEvent};
+use projector::sink::Sink;
 
 #[derive(Parser)]
 #[command(name = "projector", version, about = "A projection host for event-sourced systems: WebAssembly handlers turn events into read models.")]
@@ -202,12 +203,20 @@ enum ParkedCommand {
         /// With --all: only this projection's
         #[arg(long, requires = "all")]
         projection: Option<String>,
+        /// A replay writes to the read model, so it takes the projection's
+        /// lease: while a host runs the projection it is refused (stop the
+        /// host first); with --wait, it waits until that host stops
+        #[arg(long)]
+        wait: bool,
     },
     /// Set a parked event aside for good; the record is kept, with the reason
     Discard {
         id: i64,
         #[arg(long, default_value = "discarded by an operator")]
         reason: String,
+        /// Wait for the projection's lease while a host runs it (see replay --wait)
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -430,7 +439,7 @@ fn progress_bar(total: Option<u64>, progress: Arc<Progress>) -> (std::thread::Jo
 
 fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()> {
     use projector::parking::{replay, Resolution, Which};
-    let sink = projector::sink::open_existing(&config.sink, &config.neo4j)?;
+    let sink: Arc<dyn Sink> = projector::sink::open_existing(&config.sink, &config.neo4j)?.into();
     match cmd {
         ParkedCommand::List { projection, all, json } => {
             let mut parked = sink.parked(projection.as_deref())?;
@@ -450,12 +459,13 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
             let record = record.with_context(|| format!("no parked event #{id} (see `projector parked list --all`)"))?;
             writeln!(out, "{}", serde_json::to_string_pretty(&record)?)?;
         }
-        ParkedCommand::Replay { id, all: _, projection } => {
+        ParkedCommand::Replay { id, all: _, projection, wait } => {
             let only = projection.clone();
             let which = id.map_or(Which::All { projection }, Which::One);
             let plugins = projector::app::load_plugins(config)?;
             let deadline = |projection: &str| config.lane_settings(projection).call_deadline;
-            let report = replay(&plugins, sink.as_ref(), which, &deadline)?;
+            let hold = |projection: &str| hold_lease(config, &sink, projection, wait);
+            let report = replay(&plugins, sink.as_ref(), which, &deadline, &hold)?;
             writeln!(out, "replayed {} events; {} still parked", report.replayed, report.still_parked)?;
             for failure in &report.failures {
                 writeln!(out, "  {failure}")?;
@@ -469,15 +479,31 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
                 writeln!(out, "asked the server to deliver the events parked in group `{group}` ({name}) again; running hosts take them up")?;
             }
         }
-        ParkedCommand::Discard { id, reason } => {
+        ParkedCommand::Discard { id, reason, wait } => {
             let record = sink.parked(None)?.into_iter().find(|p| p.id == id && p.status == "parked");
             let record = record.with_context(|| format!("no parked event #{id} waiting (see `projector parked list`)"))?;
-            sink.resolve_parked(&record.projection, id, Resolution::Discarded, Some(&reason), None)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let lease = hold_lease(config, &sink, &record.projection, wait)?;
+            let resolved = projector::sink::Resolved {
+                projection: &record.projection,
+                id,
+                resolution: Resolution::Discarded,
+                note: Some(&reason),
+                applied: None,
+                lease: Some(lease.token()),
+            };
+            sink.resolve_parked(&resolved).map_err(|e| anyhow::anyhow!("{e}"))?;
             writeln!(out, "discarded #{id} ({} {}@{}): {reason}", record.event_type, record.stream, record.revision)?;
         }
     }
     Ok(())
+}
+
+/// The lease on `projection`'s read model, for a command that writes to it.
+fn hold_lease(config: &Config, sink: &Arc<dyn Sink>, projection: &str, wait: bool) -> Result<Arc<projector::sink::lease::Lease>> {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    let length = Duration::from_millis(config.lease_ms);
+    let lease = projector::sink::lease::Lease::take(sink.clone(), projection, length, wait, &NEVER)?;
+    lease.context("the lease was not taken")
 }
 
 fn graph(config: &Config, cmd: GraphCommand, out: &mut dyn Write) -> Result<()> {

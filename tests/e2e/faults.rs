@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use projector::app::run_with;
-use projector::parking::{ParkedRecord, Resolution};
+use projector::parking::ParkedRecord;
 use projector::plugins::WriteScope;
 use projector::router::Until;
 use projector::sink::lease::{Claim, Taken};
-use projector::sink::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
+use projector::sink::{Commit, GraphStats, ProjectionState, Resolved, Sink, SinkError};
 use serde_json::json;
 
 use crate::support::{event, Workspace};
@@ -57,8 +57,8 @@ impl Sink for Faulty {
     fn parked(&self, projection: Option<&str>) -> anyhow::Result<Vec<ParkedRecord>> {
         self.inner.parked(projection)
     }
-    fn resolve_parked(&self, projection: &str, id: i64, resolution: Resolution, note: Option<&str>, applied: Option<Applied>) -> Result<(), SinkError> {
-        self.inner.resolve_parked(projection, id, resolution, note, applied)
+    fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
+        self.inner.resolve_parked(resolved)
     }
     fn checkpoint(&self, projection: &str) -> anyhow::Result<u64> {
         self.inner.checkpoint(projection)

@@ -210,3 +210,31 @@ fn after_kill_9_the_next_host_on_the_same_machine_takes_over_at_once() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("held by a process of this host that is gone; taking it over"), "{stderr}");
 }
+
+#[test]
+fn replaying_or_discarding_parked_events_while_a_host_runs_the_projection_is_refused_and_with_wait_waits() {
+    use serde_json::json;
+    let ws = Workspace::new(&["interview-graph"]);
+    ws.append(&[crate::support::event("Interview-1", "InterviewCreated", 1, json!({"interview_id": "1", "title": "no project"}))]);
+    let mut host = following(&ws, "host.log");
+    let id = ws.parked().first().expect("the event without a project is parked").id.to_string();
+
+    let holder = format!("pid {}", host.0.id());
+    for args in [vec!["parked", "replay", "--all"], vec!["parked", "discard", &id]] {
+        let out = ws.command(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("is held by") && stderr.contains(&holder), "{args:?}: {stderr}");
+    }
+    assert_eq!(ws.parked()[0].status, "parked", "a refused command wrote nothing");
+
+    // With --wait, the discard waits for the host, then goes through.
+    let mut discard = spawn(&ws, &["parked", "discard", &id, "--wait"], "discard.log");
+    wait_until("the discard waits for the lease", LIMIT, || {
+        std::fs::read_to_string(ws.path("discard.log")).unwrap().contains("held by another host; waiting")
+    });
+    assert_eq!(ws.parked()[0].status, "parked");
+    signal(&host.0, "TERM");
+    assert!(exit_of(&mut host).success());
+    assert!(exit_of(&mut discard).success(), "{}", std::fs::read_to_string(ws.path("discard.log")).unwrap());
+    assert_eq!(ws.parked()[0].status, "discarded");
+}

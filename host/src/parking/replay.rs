@@ -4,13 +4,15 @@
 //! so does the rest of its key.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use super::{event_from_json, ParkedRecord, Resolution};
 use crate::outcome::Outcome;
 use crate::plugins::{KeepsFailing, Plugins, UpcasterChain};
-use crate::sink::{Applied, Identity, Sink};
+use crate::sink::lease::Lease;
+use crate::sink::{Applied, Identity, Resolved, Sink};
 
 /// Which parked events to replay.
 #[derive(Debug, Clone)]
@@ -29,8 +31,17 @@ pub struct ReplayReport {
     pub failures: Vec<String>,
 }
 
-/// Each projection's handler, and the upcasters before it, run under `deadline(projection)`.
-pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn Fn(&str) -> std::time::Duration) -> Result<ReplayReport> {
+/// Each projection's handler, and the upcasters before it, run under
+/// `deadline(projection)`. `hold(projection)` takes the lease on its read
+/// model, for every projection with events to replay, before any is replayed:
+/// a replay is a writer like a running host, and fenced like one.
+pub fn replay(
+    plugins: &Plugins,
+    sink: &dyn Sink,
+    which: Which,
+    deadline: &dyn Fn(&str) -> std::time::Duration,
+    hold: &dyn Fn(&str) -> Result<Arc<Lease>>,
+) -> Result<ReplayReport> {
     let parked: Vec<ParkedRecord> = sink.parked(None)?.into_iter().filter(|p| p.status == "parked").collect();
     let mut keys: BTreeMap<(String, String), Vec<ParkedRecord>> = BTreeMap::new();
     for p in parked {
@@ -50,6 +61,12 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
         }
         Which::All { projection: Some(name) } => keys.retain(|(p, _), _| p == name),
         Which::All { projection: None } => {}
+    }
+    let mut leases = BTreeMap::new();
+    for (projection, _) in keys.keys() {
+        if !leases.contains_key(projection) {
+            leases.insert(projection.clone(), hold(projection)?);
+        }
     }
     let mut chains = std::collections::HashMap::new();
     let mut report = ReplayReport::default();
@@ -96,8 +113,9 @@ pub fn replay(plugins: &Plugins, sink: &dyn Sink, which: Which, deadline: &dyn F
                     break;
                 }
             };
-            sink.resolve_parked(&projection, record.id, Resolution::Replayed, None, applied)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let lease = Some(leases[&projection].token());
+            let resolved = Resolved { projection: &projection, id: record.id, resolution: Resolution::Replayed, note: None, applied, lease };
+            sink.resolve_parked(&resolved).map_err(|e| anyhow::anyhow!("{e}"))?;
             report.replayed += 1;
         }
     }

@@ -69,6 +69,20 @@ pub struct Commit<'a> {
     pub lease: Option<&'a str>,
 }
 
+/// A parked event resolved by an operator, written in one transaction.
+#[derive(Debug)]
+pub struct Resolved<'a> {
+    pub projection: &'a str,
+    /// The parked record's id.
+    pub id: i64,
+    pub resolution: Resolution,
+    pub note: Option<&'a str>,
+    /// What replaying it applies (none for a discard, or when its guard skipped it).
+    pub applied: Option<Applied<'a>>,
+    /// The token of the projection's lease, which fences the write.
+    pub lease: Option<&'a str>,
+}
+
 /// Why a commit failed, which decides what the lane does next.
 #[derive(Debug)]
 pub enum SinkError {
@@ -134,15 +148,9 @@ pub trait Sink: Send + Sync {
     fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>>;
 
     /// Marks a parked event replayed or discarded, applying `applied` (its
-    /// mutations and guard) in the same transaction.
-    fn resolve_parked(
-        &self,
-        projection: &str,
-        id: i64,
-        resolution: Resolution,
-        note: Option<&str>,
-        applied: Option<Applied>,
-    ) -> Result<(), SinkError>;
+    /// mutations and guard) in the same transaction; with a lease token, only
+    /// while that token holds the projection's lease (as `commit`).
+    fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError>;
 
     /// The stored checkpoint of a projection (0 when it never ran).
     fn checkpoint(&self, projection: &str) -> Result<u64>;

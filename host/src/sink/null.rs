@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 
-use super::{Applied, Commit, GraphStats, ProjectionState, Sink, SinkError};
-use crate::parking::{ParkedRecord, Resolution};
+use super::{Commit, GraphStats, ProjectionState, Resolved, Sink, SinkError};
+use crate::parking::ParkedRecord;
 use crate::plugins::WriteScope;
 
 pub struct NullSink;
@@ -39,8 +39,8 @@ impl Sink for NullSink {
         Ok(Vec::new())
     }
 
-    fn resolve_parked(&self, _: &str, id: i64, _: Resolution, _: Option<&str>, _: Option<Applied>) -> Result<(), SinkError> {
-        Err(SinkError::Rejected(anyhow::anyhow!("the null sink keeps no parked event #{id}")))
+    fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
+        Err(SinkError::Rejected(anyhow::anyhow!("the null sink keeps no parked event #{}", resolved.id)))
     }
 
     fn checkpoint(&self, _: &str) -> Result<u64> {

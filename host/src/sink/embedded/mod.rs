@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
 use super::lease::{now_ms, Claim, Taken};
-use super::{Applied, Commit, Identity, KeyProperties, ProjectionState, Sink, SinkError};
-use crate::parking::{ParkedRecord, Resolution};
+use super::{Commit, Identity, KeyProperties, ProjectionState, Resolved, Sink, SinkError};
+use crate::parking::ParkedRecord;
 use crate::plugins::WriteScope;
 
 /// How long a write waits for a lock held by another process before the sink
@@ -207,28 +207,30 @@ impl Sink for EmbeddedGraph {
         read::parked(&self.conn(), projection)
     }
 
-    fn resolve_parked(
-        &self,
-        projection: &str,
-        id: i64,
-        resolution: Resolution,
-        note: Option<&str>,
-        applied: Option<Applied>,
-    ) -> Result<(), SinkError> {
+    fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
         let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn();
-        let mut run = || -> rusqlite::Result<()> {
+        let mut run = || -> rusqlite::Result<Option<String>> {
             let tx = conn.transaction()?;
-            if let Some(applied) = &applied {
-                apply::applied(&tx, &keys, &mut apply::NodeIds::default(), projection, applied)?;
+            if let Some(token) = resolved.lease {
+                if let Some(holder) = fenced(&tx, resolved.projection, token)? {
+                    return Ok(Some(holder));
+                }
+            }
+            if let Some(applied) = &resolved.applied {
+                apply::applied(&tx, &keys, &mut apply::NodeIds::default(), resolved.projection, applied)?;
             }
             tx.execute(
                 "UPDATE parked SET status = ?3, note = ?4, resolved_at = ?5 WHERE projection = ?1 AND id = ?2",
-                params![projection, id, resolution.status(), note, crate::parking::now()],
+                params![resolved.projection, resolved.id, resolved.resolution.status(), resolved.note, crate::parking::now()],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(None)
         };
-        run().map_err(classify)
+        match run().map_err(classify)? {
+            None => Ok(()),
+            Some(holder) => Err(SinkError::Fenced(holder)),
+        }
     }
 
     fn checkpoint(&self, projection: &str) -> Result<u64> {

@@ -25,8 +25,8 @@ use neo4rs::{Graph, Query, Txn};
 use self::cypher::{CHECKPOINT, GUARD, LABEL, LEASE, PARKED, SEQUENCE};
 use super::lease::{now_ms, Claim, Taken};
 use super::KeyProperties;
-use super::{Applied, Commit, GraphStats, Identity, ProjectionState, Sink, SinkError};
-use crate::parking::{event_to_json, Parked, ParkedRecord, Resolution};
+use super::{Commit, GraphStats, Identity, ProjectionState, Resolved, Sink, SinkError};
+use crate::parking::{event_to_json, Parked, ParkedRecord};
 use crate::plugins::WriteScope;
 pub use settings::{Settings, PASSWORD_ENV, USER_ENV};
 
@@ -340,32 +340,25 @@ impl Sink for Neo4jSink {
         read::parked(self, projection)
     }
 
-    fn resolve_parked(
-        &self,
-        projection: &str,
-        id: i64,
-        resolution: Resolution,
-        note: Option<&str>,
-        applied: Option<Applied>,
-    ) -> Result<(), SinkError> {
+    fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
         let mut statements = Vec::new();
-        if let Some(applied) = &applied {
+        if let Some(applied) = &resolved.applied {
             let applied = std::slice::from_ref(applied);
             statements = cypher::mutations(applied.iter().flat_map(|a| a.mutations), &self.keys()).map_err(SinkError::Rejected)?;
-            statements.extend(cypher::guards(projection, applied));
+            statements.extend(cypher::guards(resolved.projection, applied));
         }
         statements.push(
             neo4rs::query(&format!(
                 "MATCH (p:`{PARKED}` {{projection: $projection, id: $id}})
                  SET p.status = $status, p.note = $note, p.resolved_at = $resolved_at"
             ))
-            .param("projection", projection)
-            .param("id", id)
-            .param("status", resolution.status())
-            .param("note", note)
+            .param("projection", resolved.projection)
+            .param("id", resolved.id)
+            .param("status", resolved.resolution.status())
+            .param("note", resolved.note)
             .param("resolved_at", crate::parking::now()),
         );
-        self.transaction(&statements, &[], projection, None)
+        self.transaction(&statements, &[], resolved.projection, resolved.lease)
     }
 
     fn take_lease(&self, claim: &Claim, renew: bool) -> Result<Taken, SinkError> {
