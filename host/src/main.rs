@@ -232,7 +232,16 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
         SwapCommand::Rollback { name } => ("POST", format!("/plugins/rollback?name={name}")),
         SwapCommand::Status => ("GET", "/status".to_owned()),
     };
-    let (status, answer) = request(&config.admin, method, &path)?;
+    let file = &config.admin_token_file;
+    let token = projector::swap::access::client_token(file)?;
+    if token.is_none() && method == "POST" {
+        anyhow::bail!(
+            "no admin token: a running host writes one to {} (mode 0600) beside its data; run this where the host runs, or set {}",
+            file.display(),
+            projector::swap::access::TOKEN_ENV
+        );
+    }
+    let (status, answer) = request(&config.admin, method, &path, token.as_ref())?;
     let lines = |key: &str, prefix: &str| -> Vec<String> {
         answer[key].as_array().into_iter().flatten().filter_map(|l| l.as_str()).map(|l| format!("{prefix}{l}")).collect()
     };
@@ -483,6 +492,9 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
             let record = sink.parked(None)?.into_iter().find(|p| p.id == id && p.status == "parked");
             let record = record.with_context(|| format!("no parked event #{id} waiting (see `projector parked list`)"))?;
             let lease = hold_lease(config, &sink, &record.projection, wait)?;
+            // Again under the lease: another command may have resolved it meanwhile.
+            let record = sink.parked(None)?.into_iter().find(|p| p.id == id && p.status == "parked");
+            let record = record.with_context(|| format!("parked event #{id} was resolved while this waited (see `projector parked list --all`)"))?;
             let resolved = projector::sink::Resolved {
                 projection: &record.projection,
                 id,
@@ -502,7 +514,15 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
 fn hold_lease(config: &Config, sink: &Arc<dyn Sink>, projection: &str, wait: bool) -> Result<Arc<projector::sink::lease::Lease>> {
     static NEVER: AtomicBool = AtomicBool::new(false);
     let length = Duration::from_millis(config.lease_ms);
-    let lease = projector::sink::lease::Lease::take(sink.clone(), projection, length, wait, &NEVER)?;
+    let lease = projector::sink::lease::Lease::take(sink.clone(), projection, length, wait, &NEVER);
+    // The refusal tells a starting host what to do; an operator's command is told here.
+    let lease = lease.map_err(|e| match e.downcast_ref::<projector::sink::lease::Held>() {
+        Some(held) => anyhow::anyhow!(
+            "the read model of projection {projection} is held by {}, which runs it: stop that host first, or give --wait to wait until it stops",
+            held.holder
+        ),
+        None => e,
+    })?;
     lease.context("the lease was not taken")
 }
 

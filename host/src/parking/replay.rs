@@ -42,32 +42,16 @@ pub fn replay(
     deadline: &dyn Fn(&str) -> std::time::Duration,
     hold: &dyn Fn(&str) -> Result<Arc<Lease>>,
 ) -> Result<ReplayReport> {
-    let parked: Vec<ParkedRecord> = sink.parked(None)?.into_iter().filter(|p| p.status == "parked").collect();
-    let mut keys: BTreeMap<(String, String), Vec<ParkedRecord>> = BTreeMap::new();
-    for p in parked {
-        keys.entry((p.projection.clone(), p.key.clone())).or_default().push(p);
-    }
-    match &which {
-        Which::One(id) => {
-            let Some((key, records)) = keys.iter().find(|(_, rs)| rs.iter().any(|r| r.id == *id)) else {
-                bail!("no parked event #{id} (see `projector parked list`)");
-            };
-            let head = records.iter().min_by_key(|r| r.position).expect("a key has records");
-            if head.id != *id {
-                bail!("event #{id} is parked behind #{} (the first failure of key {}): replay #{} instead, which releases the key in order", head.id, key.1, head.id);
-            }
-            let key = key.clone();
-            keys.retain(|k, _| *k == key);
-        }
-        Which::All { projection: Some(name) } => keys.retain(|(p, _), _| p == name),
-        Which::All { projection: None } => {}
-    }
     let mut leases = BTreeMap::new();
-    for (projection, _) in keys.keys() {
+    for (projection, _) in chosen(sink, &which)?.keys() {
         if !leases.contains_key(projection) {
             leases.insert(projection.clone(), hold(projection)?);
         }
     }
+    // Read again under the leases: what another command resolved while this
+    // one waited for them is not replayed.
+    let mut keys = chosen(sink, &which)?;
+    keys.retain(|(projection, _), _| leases.contains_key(projection));
     let mut chains = std::collections::HashMap::new();
     let mut report = ReplayReport::default();
     for ((projection, key), mut records) in keys {
@@ -120,6 +104,31 @@ pub fn replay(
         }
     }
     Ok(report)
+}
+
+/// The parked events `which` names, by projection and key.
+fn chosen(sink: &dyn Sink, which: &Which) -> Result<BTreeMap<(String, String), Vec<ParkedRecord>>> {
+    let parked: Vec<ParkedRecord> = sink.parked(None)?.into_iter().filter(|p| p.status == "parked").collect();
+    let mut keys: BTreeMap<(String, String), Vec<ParkedRecord>> = BTreeMap::new();
+    for p in parked {
+        keys.entry((p.projection.clone(), p.key.clone())).or_default().push(p);
+    }
+    match which {
+        Which::One(id) => {
+            let Some((key, records)) = keys.iter().find(|(_, rs)| rs.iter().any(|r| r.id == *id)) else {
+                bail!("no parked event #{id} (see `projector parked list`)");
+            };
+            let head = records.iter().min_by_key(|r| r.position).expect("a key has records");
+            if head.id != *id {
+                bail!("event #{id} is parked behind #{} (the first failure of key {}): replay #{} instead, which releases the key in order", head.id, key.1, head.id);
+            }
+            let key = key.clone();
+            keys.retain(|k, _| *k == key);
+        }
+        Which::All { projection: Some(name) } => keys.retain(|(p, _), _| p == name),
+        Which::All { projection: None } => {}
+    }
+    Ok(keys)
 }
 
 /// The outcome of one parked event that an upcaster may have split into several.

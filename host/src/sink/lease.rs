@@ -97,6 +97,28 @@ fn is_gone(holder: &str) -> bool {
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The refusal of a lease another host holds (`Lease::take` without waiting).
+#[derive(Debug)]
+pub struct Held {
+    pub projection: String,
+    pub holder: String,
+    pub expires_in: Duration,
+}
+
+impl std::fmt::Display for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the read model of projection {} is held by {} (its lease runs {:.1} s more, renewed while it runs): stop that host, or start this one with --wait to take over when it stops; to share one projection's work between hosts, read it through a persistent-subscription group",
+            self.projection,
+            self.holder,
+            self.expires_in.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for Held {}
+
 /// A lease this host holds on one projection's read model, renewed by a
 /// keeper thread until it is dropped, when it is given up.
 pub struct Lease {
@@ -134,10 +156,9 @@ impl Lease {
                         said = true;
                     }
                 }
-                Ok(Taken::HeldBy { holder, expires_in }) => bail!(
-                    "the read model of projection {projection} is held by {holder} (its lease runs {:.1} s more, renewed while it runs): stop that host, or start this one with --wait to take over when it stops; to share one projection's work between hosts, read it through a persistent-subscription group",
-                    expires_in.as_secs_f64()
-                ),
+                Ok(Taken::HeldBy { holder, expires_in }) => {
+                    return Err(anyhow::Error::new(Held { projection: projection.to_owned(), holder, expires_in }))
+                }
                 Ok(Taken::Lost { holder }) => bail!("the lease on projection {projection} went to {holder} while it was being taken"),
                 // An outage is waited out, as commits wait it out.
                 Err(SinkError::Unavailable(e)) => {

@@ -211,7 +211,9 @@ impl Sink for EmbeddedGraph {
         let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn();
         let mut run = || -> rusqlite::Result<Option<String>> {
-            let tx = conn.transaction()?;
+            // Immediate: it reads the lease, then writes; a deferred transaction
+            // would fail (busy snapshot) when another host commits in between.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             if let Some(token) = resolved.lease {
                 if let Some(holder) = fenced(&tx, resolved.projection, token)? {
                     return Ok(Some(holder));
