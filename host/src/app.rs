@@ -69,7 +69,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     let pipeline = Pipeline::start(config, &plugins, sink, progress)?;
     let _admin = match config.admin.as_str() {
         "" => None,
-        addr => match Admin::start(addr, pipeline.swapper()) {
+        addr => match Admin::start(addr, pipeline.swapper(), &config.admin_token_file) {
             Ok(admin) => Some(admin),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "running without the admin endpoint: `projector plugins reload` cannot reach this host");

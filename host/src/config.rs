@@ -18,6 +18,8 @@ pub const CONFIG_FILE: &str = "projector.toml";
 
 /// Where a running host listens for admin requests.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:7931";
+/// Where the admin endpoint's token is kept, beside the default data.
+pub const DEFAULT_ADMIN_TOKEN_FILE: &str = ".projector/admin.token";
 
 /// Lanes per projection, as in the deployment Projector grew out of.
 pub const DEFAULT_LANES: usize = 12;
@@ -49,8 +51,12 @@ pub struct Config {
     pub plugins: PathBuf,
     /// Where compiled plugins are cached.
     pub cache: PathBuf,
-    /// The admin endpoint (`projector plugins reload`), on loopback; "" for none.
+    /// The admin endpoint (`projector plugins reload`): on loopback unless a
+    /// token is given (`swap::access`); "" for none.
     pub admin: String,
+    /// The admin endpoint's token: a host makes it here (mode 0600) when it is
+    /// missing, and the CLI reads it here (`PROJECTOR_ADMIN_TOKEN` overrides it).
+    pub admin_token_file: PathBuf,
     /// Whether a running host reloads plugins when their files change.
     pub watch: bool,
     /// Lane settings for every projection.
@@ -98,6 +104,7 @@ impl Default for Config {
             plugins: "target/plugins".into(),
             cache: ".projector/cache".into(),
             admin: DEFAULT_ADMIN.into(),
+            admin_token_file: DEFAULT_ADMIN_TOKEN_FILE.into(),
             watch: true,
             lanes: LaneConfig::default(),
             projections: BTreeMap::new(),

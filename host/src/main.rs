@@ -42,7 +42,7 @@ struct Cli {
     /// Events per handler call and sink transaction [default: 256]
     #[arg(long, global = true, env = "PROJECTOR_BATCH_SIZE")]
     batch_size: Option<usize>,
-    /// A running host's admin endpoint, on loopback ("" for none) [default: 127.0.0.1:7931]
+    /// A running host's admin endpoint ("" for none; beyond loopback only with PROJECTOR_ADMIN_TOKEN or a token file) [default: 127.0.0.1:7931]
     #[arg(long, global = true, env = "PROJECTOR_ADMIN")]
     admin: Option<String>,
     #[command(subcommand)]

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod appends;
 mod import;
 mod interview;

@@ -22,7 +22,7 @@ const EVENTS_PER_ROUND: usize = 10_000;
 const STREAMS: usize = 100;
 
 /// Puts a build in place the way a deployment should: a copy, then a rename.
-fn deploy(build: &Path, plugins: &Path) {
+pub fn deploy(build: &Path, plugins: &Path) {
     let staged = plugins.join(".recorder.wasm.new");
     std::fs::copy(build, &staged).unwrap();
     std::fs::rename(staged, plugins.join("recorder.wasm")).unwrap();
@@ -35,14 +35,14 @@ fn round(ws: &Workspace, from: usize, count: usize) {
 }
 
 /// The workspace with an admin endpoint of its own, on a free loopback port.
-fn with_admin(mut ws: Workspace) -> Workspace {
+pub fn with_admin(mut ws: Workspace) -> Workspace {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     ws.config.admin = format!("127.0.0.1:{port}");
     ws
 }
 
 /// A host following the workspace's log, logging into host.log.
-fn follow(ws: &Workspace) -> Reaped {
+pub fn follow(ws: &Workspace) -> Reaped {
     let log = std::fs::File::create(ws.path("host.log")).unwrap();
     let mut host = ws.command(&["run", "--follow", "--quiet"]);
     host.env("PROJECTOR_LOG", "info").stdout(std::process::Stdio::null()).stderr(log);

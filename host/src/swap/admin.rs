@@ -1,5 +1,7 @@
-//! The admin endpoint: a small HTTP server on loopback through which the CLI
-//! (or curl) asks a running host to reload or roll back a plugin.
+//! The admin endpoint: a small HTTP server, on loopback by default, through
+//! which the CLI (or curl) asks a running host to reload or roll back a
+//! plugin. Every request passes [`super::access`] first: the Host and Origin
+//! checks, and the token for a request that changes something.
 //!
 //! | request | does |
 //! |---|---|
@@ -15,6 +17,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 
+use super::access::{self, Access, Asked, Token};
 use super::Swapper;
 
 /// How long the CLI waits for a running host's answer (a reload compiles).
@@ -27,28 +30,53 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Listens on `addr`, which must be a loopback address.
-    pub fn start(addr: &str, swapper: Arc<Swapper>) -> Result<Self> {
+    /// Listens on `addr`. Its token is the one `token_file` or the
+    /// environment gives, or one made into `token_file`; an address that is not
+    /// loopback needs one an operator gave.
+    pub fn start(addr: &str, swapper: Arc<Swapper>, token_file: &std::path::Path) -> Result<Self> {
         let parsed: SocketAddr = addr.parse().with_context(|| format!("admin address `{addr}` is not HOST:PORT (e.g. 127.0.0.1:7931)"))?;
-        if !parsed.ip().is_loopback() {
-            bail!("admin address {addr} is not a loopback address: the admin endpoint has no authentication, so it listens on loopback only");
+        if !parsed.ip().is_loopback() && access::client_token(token_file)?.is_none() {
+            bail!(
+                "admin address {addr} is not a loopback address: give the endpoint a token first ({} or a file {} of mode 0600), since anyone who can reach it could swap plugins",
+                access::TOKEN_ENV,
+                token_file.display()
+            );
         }
+        let (token, _) = access::host_token(token_file)?;
         let server = tiny_http::Server::http(parsed)
             .map_err(|e| anyhow!("cannot listen on {addr} for the admin endpoint: {e} (set `admin` in projector.toml to another port, or \"\" for none)"))?;
-        let addr = server.server_addr().to_ip().unwrap_or(parsed);
+        let bound = server.server_addr().to_ip().unwrap_or(parsed);
+        let access = Access::new(token, addr, bound);
         let server = Arc::new(server);
         let serving = server.clone();
         let thread = std::thread::Builder::new().name("admin".into()).spawn(move || {
             for request in serving.incoming_requests() {
-                let (status, body) = answer(&swapper, request.method(), request.url());
+                let (status, body) = match access.check(&asked(&request)) {
+                    Ok(()) => answer(&swapper, request.method(), request.url()),
+                    Err(refused) => {
+                        tracing::warn!(method = %request.method(), url = request.url(), status = refused.status, why = %refused.why, "admin request refused");
+                        (refused.status, json!({"error": refused.why}))
+                    }
+                };
                 let response = tiny_http::Response::from_string(body.to_string())
                     .with_status_code(status)
                     .with_header(tiny_http::Header::from_bytes("Content-Type", "application/json").expect("a valid header"));
                 let _ = request.respond(response);
             }
         })?;
-        tracing::info!(%addr, "admin endpoint listening");
-        Ok(Self { server, thread: Some(thread), addr })
+        tracing::info!(addr = %bound, "admin endpoint listening");
+        Ok(Self { server, thread: Some(thread), addr: bound })
+    }
+}
+
+/// What the access checks look at in `request`.
+fn asked(request: &tiny_http::Request) -> Asked<'_> {
+    let header = |name: &'static str| request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str());
+    Asked {
+        changes: *request.method() != tiny_http::Method::Get,
+        host: header("Host"),
+        origin: header("Origin"),
+        authorization: header("Authorization"),
     }
 }
 
@@ -82,14 +110,17 @@ fn answer(swapper: &Swapper, method: &tiny_http::Method, url: &str) -> (u16, Val
     }
 }
 
-/// Sends an admin request to the host listening on `addr`; the status and the JSON answer.
-pub fn request(addr: &str, method: &str, path: &str) -> Result<(u16, Value)> {
+/// Sends an admin request, with `token` when there is one, to the host
+/// listening on `addr`; the status and the JSON answer.
+pub fn request(addr: &str, method: &str, path: &str, token: Option<&Token>) -> Result<(u16, Value)> {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(REQUEST_TIMEOUT)).build().into();
     let url = format!("http://{addr}{path}");
-    let response = match method {
-        "POST" => agent.post(&url).send_empty(),
-        _ => agent.get(&url).call(),
+    let response = match (method, token) {
+        ("POST", Some(token)) => agent.post(&url).header("Authorization", token.header()).send_empty(),
+        ("POST", None) => agent.post(&url).send_empty(),
+        (_, Some(token)) => agent.get(&url).header("Authorization", token.header()).call(),
+        (_, None) => agent.get(&url).call(),
     };
     let mut response = response.map_err(|e| {
         anyhow!("no Projector host answers at {addr} ({e}): is `projector run` running, with `admin` set to this address?")

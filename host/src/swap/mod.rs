@@ -9,9 +9,10 @@
 //! and the running build stays. `rollback` returns to the build before, and
 //! later reloads pass over the build rolled back from until another is deployed.
 //!
-//! Reloads come from the admin endpoint (`projector plugins reload`) or from
-//! the watcher, which polls the plugins directory.
+//! Reloads come from the admin endpoint (`projector plugins reload`; who may
+//! use it: [`access`]) or from the watcher, which polls the plugins directory.
 
+pub mod access;
 mod admin;
 mod watch;
 
