@@ -17,6 +17,7 @@ pub mod lanes;
 pub mod outcome;
 pub mod parking;
 pub mod plugins;
+pub mod private;
 pub mod router;
 pub mod runtime;
 pub mod sample;

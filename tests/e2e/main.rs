@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod appends;
+mod cache;
 mod import;
 mod interview;
 mod isolation;

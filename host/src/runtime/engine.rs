@@ -1,7 +1,6 @@
-//! The one wasmtime engine, its epoch clock, and the on-disk cache of compiled components.
+//! The one wasmtime engine, its epoch clock, and loading components through the compiled-plugin cache.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
@@ -9,6 +8,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
+use super::cache::Cache;
 use super::limits::{EPOCH_TICK, MAX_WASM_STACK_BYTES};
 
 /// The process's engine: component model on, epoch interruption on, and a
@@ -38,41 +38,32 @@ pub fn engine() -> &'static Engine {
 }
 
 /// Compiles a component, or loads its compiled form from `cache_dir` when this
-/// exact file was compiled before by a compatible engine. Python and JS
-/// components take seconds to compile, so the cache is what makes reloads fast.
+/// exact file was compiled before by a compatible engine (and the artifact
+/// passes its check, [`super::cache`]). Python and JS components take seconds
+/// to compile, so the cache is what makes reloads fast.
 pub fn load_component(file: &Path, cache_dir: &Path) -> Result<Component> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read plugin {}", file.display()))?;
     let engine = engine();
-    let cached = cache_path(cache_dir, &bytes);
-    if cached.exists() {
-        // SAFETY: the file was written by `Component::serialize` of this same
-        // engine configuration (the name carries its compatibility hash) into a
-        // cache directory that only this host writes.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
-            return Ok(component);
+    let cache = Cache::open(cache_dir, engine.precompile_compatibility_hash())?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    match cache.get(&digest) {
+        Ok(Some(artifact)) => {
+            // SAFETY: the artifact is one this host's `Component::serialize`
+            // made for this very component and engine: its MAC, under a key
+            // only the operator can read, says so (`cache::Cache::get`).
+            match unsafe { Component::deserialize(engine, &artifact) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(plugin = %file.display(), error = %format!("{e:#}"), "the cached compiled plugin does not load; compiling it again"),
+            }
         }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(plugin = %file.display(), error = %format!("{e:#}"), "the cached compiled plugin failed its check; compiling it again"),
     }
     let component = Component::new(engine, &bytes).map_err(|e| {
         anyhow::anyhow!("{} is not a valid WebAssembly component: {e:#}", file.display())
     })?;
-    if let Err(e) = store_in_cache(&component, &cached) {
-        tracing::warn!(plugin = %file.display(), error = %e, "could not cache the compiled plugin");
+    if let Err(e) = component.serialize().map_err(anyhow::Error::from).and_then(|artifact| cache.put(&digest, &artifact)) {
+        tracing::warn!(plugin = %file.display(), error = %format!("{e:#}"), "could not cache the compiled plugin");
     }
     Ok(component)
-}
-
-fn cache_path(cache_dir: &Path, bytes: &[u8]) -> PathBuf {
-    let mut engine_hash = DefaultHasher::new();
-    engine().precompile_compatibility_hash().hash(&mut engine_hash);
-    let content = Sha256::digest(bytes);
-    let hex: String = content.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    cache_dir.join(format!("{hex}-{:016x}.cwasm", engine_hash.finish()))
-}
-
-fn store_in_cache(component: &Component, path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path.parent().expect("cache files live in a directory"))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }

@@ -16,13 +16,13 @@
 //! when it is missing (random, mode 0600) and the CLI reads it there. A token
 //! file that others can read, or that belongs to another user, is refused.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use subtle::ConstantTimeEq;
+
+use crate::private;
 
 /// The environment variable that gives the token instead of the token file.
 pub const TOKEN_ENV: &str = "PROJECTOR_ADMIN_TOKEN";
@@ -98,53 +98,24 @@ fn env_token() -> Result<Option<Token>> {
     }
 }
 
-/// Reads the token file; `None` when there is none. Refused: a link, a
-/// file another user owns, a file others may read or write.
+const TOKEN_FILE: &str = "the admin token file";
+
+/// Reads the token file; `None` when there is none (see [`crate::private`]).
 fn read_token_file(file: &Path) -> Result<Option<Token>> {
-    let meta = match std::fs::symlink_metadata(file) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read the admin token file {}", file.display())),
-    };
-    let path = file.display();
-    if !meta.file_type().is_file() {
-        bail!("the admin token file {path} is not a regular file (a link or a directory): remove it, and a host makes a new one");
-    }
-    if meta.uid() != rustix::process::geteuid().as_raw() {
-        bail!("the admin token file {path} belongs to another user (uid {}): a token must be the operator's own", meta.uid());
-    }
-    if meta.mode() & 0o077 != 0 {
-        bail!("the admin token file {path} may be read by others (mode {:o}): `chmod 600 {path}`", meta.mode() & 0o777);
-    }
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the admin token file {path}"))?;
-    Token::new(&text, &path.to_string()).map(Some)
+    let Some(bytes) = private::read(file, TOKEN_FILE)? else { return Ok(None) };
+    let text = String::from_utf8(bytes).with_context(|| format!("{TOKEN_FILE} {} is not text", file.display()))?;
+    Token::new(&text, &file.display().to_string()).map(Some)
 }
 
-/// Makes the token file, mode 0600, all at once (written aside, then linked
-/// in, so that no reader sees it half written). `None`: it exists already.
+/// Makes the token file. `None`: it exists already.
 fn make_token_file(file: &Path) -> Result<Option<Token>> {
-    let path = file.display();
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot make the directory of the admin token file {path}"))?;
-    }
     let bytes: [u8; TOKEN_BYTES] = rand::random();
     let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let aside = file.with_extension(format!("new-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&aside)?;
-        out.write_all(text.as_bytes())?;
-        out.sync_all()
-    };
-    let written = write().and_then(|()| std::fs::hard_link(&aside, file));
-    let _ = std::fs::remove_file(&aside);
-    match written {
-        Ok(()) => {
-            tracing::info!(file = %path, "made an admin token (mode 0600); the CLI reads it there");
-            Ok(Some(Token(text)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot write the admin token file {path}")),
+    if !private::make(file, text.as_bytes(), TOKEN_FILE)? {
+        return Ok(None);
     }
+    tracing::info!(file = %file.display(), "made an admin token (mode 0600); the CLI reads it there");
+    Ok(Some(Token(text)))
 }
 
 /// What the endpoint lets through.
@@ -245,6 +216,7 @@ mod tests {
 
     #[test]
     fn a_made_token_file_is_private_and_read_back_and_a_readable_one_is_refused() {
+        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/admin.token");
         let (made, provenance) = host_token(&file).unwrap();
