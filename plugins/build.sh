@@ -15,7 +15,7 @@ TARGET=wasm32-unknown-unknown
 STANDALONE=
 if [ "${1:-}" = "--dir" ]; then STANDALONE=$(cd "$2" && pwd); shift 2; fi
 CRATES=("$@")
-[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters audit-trail recorder wrong-world noop adversary shaper)
+[ ${#CRATES[@]} -gt 0 ] || CRATES=(interview-graph interview-upcasters audit-trail recorder wrong-world noop adversary shaper bloated)
 
 DEBIAN_RUSTC=/usr/bin/rustc
 DEBIAN_CARGO=/usr/bin/cargo

@@ -66,3 +66,38 @@ fn a_projection_that_claims_another_s_label_is_refused_at_load_and_at_swap() {
     let done = pipeline.run(&|_| Ok(Box::new(ws.log())), projector::router::Until::CaughtUp, &std::sync::atomic::AtomicBool::new(false)).unwrap();
     assert_eq!(done.parked, 0, "the running adversary build stayed and wrote only its own label");
 }
+
+#[test]
+fn a_link_out_of_the_plugins_directory_is_refused_and_nothing_of_a_non_wasm_file_is_printed() {
+    let ws = Workspace::new(&["recorder"]);
+    let secret = ws.path("secret.txt");
+    std::fs::write(&secret, "root:x:0:0:the secret line\n").unwrap();
+    std::os::unix::fs::symlink(&secret, ws.config.plugins.join("passwd.wasm")).unwrap();
+    let error = load_error(&ws);
+    assert!(error.contains("passwd.wasm") && error.contains("outside the plugins directory"), "{error}");
+    assert!(!error.contains("root") && !error.contains("0x72"), "nothing of the file is shown: {error}");
+
+    // The same file copied in is refused as not WebAssembly, still without its bytes.
+    std::fs::remove_file(ws.config.plugins.join("passwd.wasm")).unwrap();
+    std::fs::copy(&secret, ws.config.plugins.join("passwd.wasm")).unwrap();
+    let error = load_error(&ws);
+    assert!(error.contains("passwd.wasm") && error.contains("does not begin with the WebAssembly header"), "{error}");
+    assert!(!error.contains("root") && !error.contains("0x72"), "{error}");
+
+    // A link to a build beside it, as a deployment that switches links makes, loads.
+    std::fs::remove_file(ws.config.plugins.join("passwd.wasm")).unwrap();
+    std::fs::rename(ws.config.plugins.join("recorder.wasm"), ws.config.plugins.join("recorder-0.1.0.wasm.build")).unwrap();
+    std::os::unix::fs::symlink("recorder-0.1.0.wasm.build", ws.config.plugins.join("recorder.wasm")).unwrap();
+    let plugins = projector::app::load_plugins(&ws.config).unwrap();
+    assert_eq!(plugins.projections[0].name(), "recorder");
+}
+
+#[test]
+fn a_manifest_past_the_limits_is_refused_at_load_with_the_limit_named() {
+    let ws = Workspace::new(&["bloated"]);
+    let out = ws.command(&["plugins", "list"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("bloated.wasm") && said.contains("MAX_LABELS (256)"), "{said}");
+    assert!(said.len() < 4096, "the refusal is short: {} bytes", said.len());
+}

@@ -2,6 +2,7 @@
 //! what they declare, and holding them ready to instantiate.
 
 pub mod bounds;
+pub mod manifest;
 mod projection;
 mod registry;
 mod scope;
@@ -10,7 +11,7 @@ mod trial;
 mod upcaster;
 
 pub use projection::{ProjectionInstance, ProjectionPlugin};
-pub use registry::{Plugins, PluginSummary};
+pub use registry::{component_files, Plugins, PluginSummary};
 pub use scope::{check_sharing, is_identifier, WriteScope};
 pub use slot::{compatible, Slot};
 pub use trial::{mutation_json, trial};

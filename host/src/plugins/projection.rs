@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use wasmtime::component::InstancePre;
 
-use super::scope::{is_identifier, WriteScope};
+use super::scope::WriteScope;
 use crate::runtime::bindings::handler;
 use crate::runtime::sandbox::{PluginState, Sandbox, Trap};
-use crate::{Event, HandlerError, Manifest, Mutation, PartitionKey, UpcasterManifest};
+use crate::{Event, HandlerError, Manifest, Mutation, UpcasterManifest};
 
 /// A loaded, validated projection, ready to instantiate once per lane.
 pub struct ProjectionPlugin {
@@ -27,7 +27,7 @@ pub type HandlerResults = Vec<Result<Vec<Mutation>, HandlerError>>;
 impl ProjectionPlugin {
     pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
         let manifest = super::describe(file, &pre, "projection", |g: &handler::Guest, s| g.call_describe(s))?;
-        validate(&manifest)
+        super::manifest::check_projection(&manifest)
             .with_context(|| format!("projection plugin {} has an invalid manifest", file.display()))?;
         let scope = WriteScope::of(&manifest);
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -78,27 +78,5 @@ impl ProjectionInstance {
             )));
         }
         Ok(results)
-    }
-}
-
-fn validate(m: &Manifest) -> Result<()> {
-    if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        bail!("name `{}` must be non-empty and use only letters, digits, `-` and `_`", m.name);
-    }
-    for decl in &m.labels {
-        for (what, name) in [("label", &decl.label), ("key property", &decl.key_property)] {
-            if !is_identifier(name) {
-                bail!("{what} `{name}` is not an identifier (a letter, then letters, digits or `_`)");
-            }
-        }
-    }
-    if let Some(bad) = m.relationship_types.iter().find(|t| !is_identifier(t)) {
-        bail!("relationship type `{bad}` is not an identifier (a letter, then letters, digits or `_`)");
-    }
-    match &m.partition_key {
-        PartitionKey::DataPointer(p) | PartitionKey::MetadataPointer(p) if !p.starts_with('/') => {
-            bail!("partition key `{p}` is not a JSON pointer: it must start with `/`, e.g. `/interview_id`")
-        }
-        _ => Ok(()),
     }
 }

@@ -31,17 +31,46 @@ pub struct PluginSummary {
     pub subscribes: Vec<String>,
 }
 
+/// The `*.wasm` files in the plugins directory `dir`, sorted by name.
+pub fn component_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the plugins directory {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The plugins directory's policy on symbolic links: a plugin file may be a
+/// link only to a file inside the same directory (as a deployment that swaps
+/// a link to a new build makes); a link that leads out of it is refused, so
+/// that the directory names everything the host runs.
+fn within_its_directory(file: &Path) -> Result<()> {
+    let is_link = std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(());
+    }
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let target = std::fs::canonicalize(file).with_context(|| format!("plugin {} is a symbolic link that leads nowhere", file.display()))?;
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("cannot resolve the plugins directory {}", dir.display()))?;
+    if target.parent() != Some(dir.as_path()) {
+        bail!(
+            "plugin {} is a symbolic link to {}, outside the plugins directory {}: Projector loads only files in that directory (copy the build in, or link to a file beside it)",
+            file.display(),
+            target.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 impl Plugins {
     /// Loads every `*.wasm` file in `dir` (sorted by name), compiling through `cache_dir`.
     pub fn load_dir(dir: &Path, cache_dir: &Path) -> Result<Self> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| {
-                format!("cannot read the plugins directory {} (build the plugins with `just plugins`, or set `plugins` in projector.toml)", dir.display())
-            })?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-            .collect();
-        files.sort();
+        let files = component_files(dir).map_err(|e| {
+            e.context("build the plugins with `just plugins`, or set `plugins` in projector.toml")
+        })?;
         if files.is_empty() {
             bail!("no plugins (*.wasm) in {}: build them with `just plugins`", dir.display());
         }
@@ -53,6 +82,7 @@ impl Plugins {
         let linker = linker()?;
         let mut plugins = Plugins { projections: Vec::new(), upcasters: Vec::new() };
         for file in files {
+            within_its_directory(file)?;
             let component = load_component(file, cache_dir)?;
             let pre = linker.instantiate_pre(&component).map_err(|e| {
                 anyhow::anyhow!("plugin {} needs imports this host does not give ({e:#}); a plugin may import only `projector:plugin/log` and WASI 0.2 interfaces (given an empty context)", file.display())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use wasmtime::component::InstancePre;
 
 use crate::runtime::bindings::upcasting;
@@ -25,9 +25,8 @@ pub struct UpcasterPlugin {
 impl UpcasterPlugin {
     pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
         let manifest = super::describe(file, &pre, "upcaster", |g: &upcasting::Guest, s| g.call_describe(s))?;
-        if manifest.upgrades.is_empty() {
-            bail!("upcaster plugin {} declares no upgrades", file.display());
-        }
+        super::manifest::check_upcaster(&manifest)
+            .with_context(|| format!("upcaster plugin {} has an invalid manifest", file.display()))?;
         Ok(Self { file: file.to_owned(), manifest, pre })
     }
 }

@@ -43,6 +43,10 @@ pub fn engine() -> &'static Engine {
 /// to compile, so the cache is what makes reloads fast.
 pub fn load_component(file: &Path, cache_dir: &Path) -> Result<Component> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read plugin {}", file.display()))?;
+    // Checked here, so that no error quotes the bytes of a file that is not WebAssembly.
+    if !bytes.starts_with(b"\0asm") {
+        anyhow::bail!("{} is not a valid WebAssembly component: it does not begin with the WebAssembly header (`\\0asm`)", file.display());
+    }
     let engine = engine();
     let cache = Cache::open(cache_dir, engine.precompile_compatibility_hash())?;
     let digest: [u8; 32] = Sha256::digest(&bytes).into();

@@ -19,7 +19,7 @@ mod watch;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 pub use admin::{request, Admin};
@@ -90,12 +90,7 @@ impl Swapper {
         if let Some(name) = only {
             self.slot(name)?;
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .with_context(|| format!("cannot read the plugins directory {}", self.dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect();
-        files.sort();
+        let files = crate::plugins::component_files(&self.dir)?;
         let mut report = ReloadReport::default();
         let mut found = false;
         for file in files {
