@@ -233,7 +233,8 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
         SwapCommand::Status => ("GET", "/status".to_owned()),
     };
     let file = &config.admin_token_file;
-    let token = projector::swap::access::client_token(file)?;
+    // Only a change carries the token: a read goes to whatever listens there without it.
+    let token = if method == "POST" { projector::swap::access::client_token(file)? } else { None };
     if token.is_none() && method == "POST" {
         anyhow::bail!(
             "no admin token: a running host writes one to {} (mode 0600) beside its data; run this where the host runs, or set {}",
@@ -277,7 +278,8 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
 fn main() {
     projector::telemetry::init("info");
     if let Err(error) = run(Cli::parse()) {
-        eprintln!("error: {error:#}");
+        // An error may quote what a plugin, an event or a server chose.
+        eprintln!("error: {}", projector::telemetry::printable(&format!("{error:#}")));
         std::process::exit(1);
     }
 }

@@ -74,6 +74,9 @@ pub fn replace(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
 /// Makes the private directory `what` at `path` (mode 0700) if it is missing;
 /// refuses one that is a link, another user's, or writable by others.
 pub fn directory(path: &Path, what: &str) -> Result<()> {
+    // `DIR/` and `DIR/.` would follow a link named DIR: look at DIR itself.
+    let path: std::path::PathBuf = path.components().collect();
+    let path = path.as_path();
     let shown = path.display();
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -135,6 +138,12 @@ mod tests {
         let cache = dir.path().join("cache");
         directory(&cache, "the cache").unwrap();
         assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o700);
+        let link = dir.path().join("cache-link");
+        std::os::unix::fs::symlink(&cache, &link).unwrap();
+        for named in ["cache-link", "cache-link/", "cache-link/."] {
+            let error = format!("{:#}", directory(&dir.path().join(named), "the cache").unwrap_err());
+            assert!(error.contains("not a directory (a link"), "{named}: {error}");
+        }
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
         let error = format!("{:#}", directory(&cache, "the cache").unwrap_err());
         assert!(error.contains("may be written by others") && error.contains("chmod go-w"), "{error}");

@@ -22,3 +22,31 @@ pub fn peak_memory() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// `text` safe to print to a terminal or a log: control characters and the
+/// invisible ones that reorder or hide text (bidirectional overrides,
+/// zero-width spaces, line separators) are escaped, as `\u{..}`. For what a
+/// plugin, an event or a request chose: its panic messages, log lines, names.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars().map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect::<String>().into()
+}
+
+/// Whether `c` is a character that must not reach a terminal as it is.
+pub fn hidden(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_and_reorderings_are_shown_as_escapes() {
+        assert_eq!(super::printable("plain: ok\tyes\n"), "plain: ok\tyes\n");
+        assert_eq!(super::printable("evil\u{1b}[31mRED\rFAKE"), "evil\\u{1b}[31mRED\\u{d}FAKE");
+        assert_eq!(super::printable("a\u{202E}b\u{200B}"), "a\\u{202e}b\\u{200b}");
+    }
+}
+

@@ -78,9 +78,15 @@ fn changes_need_the_token_and_foreign_hosts_and_origins_are_refused_while_the_cl
 #[test]
 fn an_admin_address_beyond_loopback_needs_a_token_given_by_the_operator() {
     let mut ws = Workspace::new(&["recorder"]);
-    ws.config.admin = "0.0.0.0:0".into();
+    ws.config.admin = "192.0.2.1:7931".into();
     let out = ws.command(&["run", "--quiet"]).env("PROJECTOR_LOG", "warn").output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && said.contains("is not a loopback address") && said.contains("PROJECTOR_ADMIN_TOKEN"), "{said}");
     assert!(!ws.path(".projector/admin.token").exists(), "no token is made for an address the host refuses");
+
+    // A wildcard address cannot be named in a Host header: refused, whatever the token.
+    ws.config.admin = "0.0.0.0:0".into();
+    let out = ws.command(&["run", "--quiet"]).env("PROJECTOR_ADMIN_TOKEN", "0123456789abcdef0123").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("listens on every interface"), "{said}");
 }

@@ -144,7 +144,12 @@ impl Drop for Scratch {
 
 /// Runs a script of a scaffolded plugin with the host under test; its standard output.
 fn script(path: &std::path::Path) -> String {
-    let out = std::process::Command::new(path).env("PROJECTOR", env!("CARGO_BIN_EXE_projector")).output().unwrap();
+    let out = std::process::Command::new(path)
+        .env("PROJECTOR", env!("CARGO_BIN_EXE_projector"))
+        // The scripts run the host beside the plugin: its cache goes there too, not into the checkout.
+        .current_dir(path.parent().unwrap())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}: {}{stdout}", path.display(), String::from_utf8_lossy(&out.stderr));
     stdout

@@ -101,3 +101,18 @@ fn a_manifest_past_the_limits_is_refused_at_load_with_the_limit_named() {
     assert!(said.contains("bloated.wasm") && said.contains("MAX_LABELS (256)"), "{said}");
     assert!(said.len() < 4096, "the refusal is short: {} bytes", said.len());
 }
+
+#[test]
+fn a_plugins_directory_anyone_may_write_and_a_plugin_that_is_not_a_file_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new(&["recorder"]);
+    let fifo = ws.config.plugins.join("pipe.wasm");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let error = load_error(&ws);
+    assert!(error.contains("pipe.wasm") && error.contains("not a regular file"), "{error}");
+    std::fs::remove_file(&fifo).unwrap();
+
+    std::fs::set_permissions(&ws.config.plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = load_error(&ws);
+    assert!(error.contains("may be written by anyone") && error.contains("chmod o-w"), "{error}");
+}

@@ -24,11 +24,11 @@ pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
 
 /// Checks one name: not too long, no control characters (it is printed).
 fn name(what: &str, text: &str, total: &mut usize) -> Result<()> {
+    if text.chars().any(crate::telemetry::hidden) {
+        bail!("its {what} {:?} holds control or invisible characters", text.chars().take(64).collect::<String>());
+    }
     if text.len() > MAX_NAME_BYTES {
         bail!("its {what} `{}...` is {} bytes, more than MAX_NAME_BYTES ({MAX_NAME_BYTES})", text.chars().take(32).collect::<String>(), text.len());
-    }
-    if text.chars().any(char::is_control) {
-        bail!("its {what} {text:?} holds control characters");
     }
     *total += text.len();
     if *total > MAX_MANIFEST_BYTES {
@@ -103,6 +103,9 @@ pub fn check_upcaster(m: &UpcasterManifest) -> Result<()> {
     if m.upgrades.is_empty() {
         bail!("it declares no upgrades");
     }
+    if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("name `{}` must be non-empty and use only letters, digits, `-` and `_`", m.name);
+    }
     Ok(())
 }
 
@@ -156,7 +159,9 @@ mod tests {
         assert!(refusal(&m).contains("MAX_MANIFEST_BYTES"));
         let mut m = manifest();
         m.event_types = vec!["Evil\x1b[2J".into()];
-        assert!(refusal(&m).contains("control characters"));
+        assert!(refusal(&m).contains("control or invisible characters"));
+        m.event_types = vec!["a\u{202E}b".into()];
+        assert!(refusal(&m).contains("invisible"));
 
         let upcaster = |n: usize| UpcasterManifest {
             name: "u".into(),

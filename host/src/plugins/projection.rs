@@ -25,13 +25,12 @@ pub struct ProjectionPlugin {
 pub type HandlerResults = Vec<Result<Vec<Mutation>, HandlerError>>;
 
 impl ProjectionPlugin {
-    pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
+    /// `digest`: the sha256 of the bytes `pre` was compiled from.
+    pub fn new(file: &Path, pre: InstancePre<PluginState>, digest: Vec<u8>) -> Result<Self> {
         let manifest = super::describe(file, &pre, "projection", |g: &handler::Guest, s| g.call_describe(s))?;
         super::manifest::check_projection(&manifest)
             .with_context(|| format!("projection plugin {} has an invalid manifest", file.display()))?;
         let scope = WriteScope::of(&manifest);
-        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(bytes)).to_vec();
         Ok(Self { file: file.to_owned(), digest, manifest, scope, pre })
     }
 

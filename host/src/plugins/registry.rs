@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use sha2::Digest;
 use wasmtime::component::Component;
 
 use super::{check_sharing, ProjectionPlugin, UpcasterPlugin};
@@ -65,9 +66,31 @@ fn within_its_directory(file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a plugins directory anyone may write: what is in it runs in the
+/// host (sandboxed, but with the read models' labels and the host's time).
+fn open_to_others(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(dir) else { return Ok(()) };
+    if meta.is_dir() && meta.mode() & 0o002 != 0 {
+        bail!("the plugins directory {} may be written by anyone (mode {:o}): `chmod o-w {}`", dir.display(), meta.mode() & 0o777, dir.display());
+    }
+    Ok(())
+}
+
+/// A plugin file's bytes; only a regular file is read (a FIFO or a device
+/// would hold up loading for ever).
+fn read_plugin(file: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(file).with_context(|| format!("cannot read plugin {}", file.display()))?;
+    if !meta.is_file() {
+        bail!("plugin {} is not a regular file: a plugin is a component file", file.display());
+    }
+    std::fs::read(file).with_context(|| format!("cannot read plugin {}", file.display()))
+}
+
 impl Plugins {
     /// Loads every `*.wasm` file in `dir` (sorted by name), compiling through `cache_dir`.
     pub fn load_dir(dir: &Path, cache_dir: &Path) -> Result<Self> {
+        open_to_others(dir)?;
         let files = component_files(dir).map_err(|e| {
             e.context("build the plugins with `just plugins`, or set `plugins` in projector.toml")
         })?;
@@ -83,12 +106,15 @@ impl Plugins {
         let mut plugins = Plugins { projections: Vec::new(), upcasters: Vec::new() };
         for file in files {
             within_its_directory(file)?;
-            let component = load_component(file, cache_dir)?;
+            // Read once: the bytes hashed are the bytes compiled.
+            let bytes = read_plugin(file)?;
+            let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+            let component = load_component(file, &bytes, &digest, cache_dir)?;
             let pre = linker.instantiate_pre(&component).map_err(|e| {
                 anyhow::anyhow!("plugin {} needs imports this host does not give ({e:#}); a plugin may import only `projector:plugin/log` and WASI 0.2 interfaces (given an empty context)", file.display())
             })?;
             if component.get_export_index(None, HANDLER_EXPORT).is_some() {
-                plugins.projections.push(Arc::new(ProjectionPlugin::new(file, pre)?));
+                plugins.projections.push(Arc::new(ProjectionPlugin::new(file, pre, digest.to_vec())?));
             } else if component.get_export_index(None, UPCASTING_EXPORT).is_some() {
                 plugins.upcasters.push(Arc::new(UpcasterPlugin::new(file, pre)?));
             } else {

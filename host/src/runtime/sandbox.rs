@@ -96,6 +96,7 @@ impl log::Host for PluginState {
         }
         self.log.lines += 1;
         let message = cut(message);
+        let message = crate::telemetry::printable(&message);
         let plugin = self.plugin.as_str();
         match level {
             log::Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -201,7 +202,7 @@ impl<G: Export> Sandbox<G> {
             Ok(r) => Ok(r),
             Err(error) => {
                 let trap = Trap(describe(&error, self.deadline));
-                tracing::warn!(plugin = %self.plugin, reason = %trap, "plugin trapped; replacing its instance");
+                tracing::warn!(plugin = %self.plugin, reason = %crate::telemetry::printable(&trap.to_string()), "plugin trapped; replacing its instance");
                 self.guest = None;
                 let _ = self.renew();
                 Err(trap)

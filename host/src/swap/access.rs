@@ -159,12 +159,12 @@ impl Access {
             return forbidden("the request has no Host header".into());
         };
         if !self.hosts.contains(&host.to_ascii_lowercase()) {
-            return forbidden(format!("Host `{host}` is not this endpoint ({})", self.hosts.join(", ")));
+            return forbidden(format!("Host {host:?} is not this endpoint ({})", self.hosts.join(", ")));
         }
         if let Some(origin) = asked.origin {
             let own = origin.to_ascii_lowercase().strip_prefix("http://").is_some_and(|o| self.hosts.iter().any(|h| h == o));
             if !own {
-                return forbidden(format!("Origin `{origin}` is not this endpoint: the admin endpoint takes no requests from web pages of other sites"));
+                return forbidden(format!("Origin {origin:?} is not this endpoint: the admin endpoint takes no requests from web pages of other sites"));
             }
         }
         if asked.changes && !asked.authorization.is_some_and(|a| self.token.matches(a)) {

@@ -35,6 +35,9 @@ impl Admin {
     /// loopback needs one an operator gave.
     pub fn start(addr: &str, swapper: Arc<Swapper>, token_file: &std::path::Path) -> Result<Self> {
         let parsed: SocketAddr = addr.parse().with_context(|| format!("admin address `{addr}` is not HOST:PORT (e.g. 127.0.0.1:7931)"))?;
+        if parsed.ip().is_unspecified() {
+            bail!("admin address {addr} listens on every interface, and requests must name the endpoint in their Host header: give the one address clients use (e.g. 192.0.2.10:7931)");
+        }
         if !parsed.ip().is_loopback() && access::client_token(token_file)?.is_none() {
             bail!(
                 "admin address {addr} is not a loopback address: give the endpoint a token first ({} or a file {} of mode 0600), since anyone who can reach it could swap plugins",
