@@ -181,7 +181,8 @@ fn is_conflict(error: &SinkError) -> bool {
     };
     cause.chain().any(|c| match c.downcast_ref::<neo4rs::Error>() {
         Some(neo4rs::Error::Neo4j(e)) => {
-            e.kind() == neo4rs::Neo4jErrorKind::Transient || e.code() == "Neo.ClientError.Schema.ConstraintValidationFailed"
+            (e.kind() == neo4rs::Neo4jErrorKind::Transient && !is_over_transaction_memory(e.code(), e.message()))
+                || e.code() == "Neo.ClientError.Schema.ConstraintValidationFailed"
         }
         _ => false,
     })
@@ -231,14 +232,34 @@ async fn single(txn: &mut Txn, query: Query) -> Result<neo4rs::Row, neo4rs::Erro
     Ok(row)
 }
 
-/// Only an error in a statement (its syntax, its types, a constraint it breaks)
-/// is the data's fault. Anything else (lost connections, timeouts, deadlocks,
-/// leader switches, a server still starting up) is an outage: the lane waits
-/// and tries again, and parks nothing for it.
+/// Whether the server's error `code` (with its `message`) says that the
+/// transaction itself cannot succeed, however often it is tried: an error in a
+/// statement (its syntax, its types, a constraint it breaks), a statement the
+/// server could not execute for what it holds (a key too large for the
+/// uniqueness constraint's index), a transaction over the per-transaction
+/// memory limit, or one that ran past its time limit. The lane then commits
+/// the batch's events one by one, so that only the event at fault is parked.
+/// Anything else (lost connections, deadlocks, leader switches, the server's
+/// memory pool shared by all transactions, a server still starting up) is an
+/// outage: the lane waits and tries again, and parks nothing for it.
+pub fn is_data_fault(code: &str, message: &str) -> bool {
+    ["Neo.ClientError.Statement.", "Neo.ClientError.Schema."].iter().any(|c| code.starts_with(c))
+        || code == "Neo.DatabaseError.Statement.ExecutionFailed"
+        || code.starts_with("Neo.ClientError.Transaction.TransactionTimedOut")
+        || is_over_transaction_memory(code, message)
+}
+
+/// The per-transaction memory limit (`db.memory.transaction.max`), not the
+/// pool all transactions share (`dbms.memory.transaction.total.max`), which
+/// another transaction may free.
+fn is_over_transaction_memory(code: &str, message: &str) -> bool {
+    code.ends_with(".General.MemoryPoolOutOfMemoryError") && message.contains("db.memory.transaction.max") && !message.contains("dbms.memory.transaction.total.max")
+}
+
 fn classify(error: neo4rs::Error, uri: &str) -> SinkError {
     use neo4rs::Error as E;
     let rejected = match &error {
-        E::Neo4j(e) => ["Neo.ClientError.Statement.", "Neo.ClientError.Schema."].iter().any(|c| e.code().starts_with(c)),
+        E::Neo4j(e) => is_data_fault(e.code(), e.message()),
         E::ConversionError
         | E::StringTooLong
         | E::MapTooBig
@@ -418,5 +439,44 @@ impl Sink for Neo4jSink {
                 .param("projection", projection),
         )?;
         Ok(rows.first().map(|r| r.get::<i64>("position")).transpose()?.unwrap_or(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_data_fault;
+
+    #[test]
+    fn what_retrying_cannot_change_is_the_data_s_fault_and_the_rest_an_outage() {
+        let fault = [
+            ("Neo.ClientError.Statement.SyntaxError", "Invalid input"),
+            ("Neo.ClientError.Statement.TypeError", "Collections containing mixed types can not be stored in properties."),
+            ("Neo.ClientError.Schema.ConstraintValidationFailed", "already exists with label"),
+            // A key too large for the uniqueness constraint's index.
+            ("Neo.DatabaseError.Statement.ExecutionFailed", "Property value is too large to index, please see index documentation for limitations."),
+            ("Neo.ClientError.Transaction.TransactionTimedOut", "The transaction has been terminated."),
+            ("Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration", "The transaction has been terminated."),
+            (
+                "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+                "The allocation of an extra 2.0 MiB would use more than the limit 10.0 MiB. Currently using 9.0 MiB. db.memory.transaction.max threshold reached",
+            ),
+        ];
+        for (code, message) in fault {
+            assert!(is_data_fault(code, message), "{code} is the batch's fault");
+        }
+        let outage = [
+            ("Neo.TransientError.Transaction.DeadlockDetected", "ForsetiClient can't acquire ExclusiveLock"),
+            ("Neo.TransientError.General.DatabaseUnavailable", "Database 'neo4j' is unavailable."),
+            ("Neo.ClientError.Cluster.NotALeader", "No write operations are allowed on this database."),
+            (
+                "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+                "The allocation of an extra 2.0 MiB would use more than the limit 2.0 GiB. Currently using 2.0 GiB. dbms.memory.transaction.total.max threshold reached",
+            ),
+            ("Neo.DatabaseError.General.UnknownError", "An unknown error occurred."),
+            ("Neo.ClientError.Security.Unauthorized", "The client is unauthorized due to authentication failure."),
+        ];
+        for (code, message) in outage {
+            assert!(!is_data_fault(code, message), "{code} is an outage");
+        }
     }
 }
