@@ -327,7 +327,10 @@ fn run(cli: Cli) -> Result<()> {
                 metadata: serde_json::from_str(&metadata).context("--metadata is not JSON")?,
             };
             let position = source::open_writer(&config.source)?.write(&[event], expected_revision)?;
-            writeln!(out, "appended at position {}", position.unwrap_or_default())?;
+            match position {
+                Some(position) => writeln!(out, "appended at position {position}")?,
+                None => writeln!(out, "appended; the store reported no position (it held this event already: an event with the same id)")?,
+            }
         }
         Command::Run { follow, wait, quiet } => {
             let config = Config { wait_for_lease: wait || config.wait_for_lease, ..config };

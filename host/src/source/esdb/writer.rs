@@ -88,7 +88,7 @@ impl Writer for Connection {
                 .runtime
                 .block_on(self.client.append_to_stream(stream, &options, data))
                 .map_err(|e| anyhow!("cannot append {} events to stream {stream} on {}: {e}", batch.len(), self.server))?;
-            last = Some(position::to_host(written.position).map_err(|why| anyhow!("stream {stream}: {why}"))?);
+            last = written_at(written.position).map_err(|why| anyhow!("stream {stream}: {why}"))?.or(last);
         }
         Ok(last)
     }
@@ -96,6 +96,16 @@ impl Writer for Connection {
     fn begin_import(&mut self) -> Result<Box<dyn ImportSession + '_>> {
         Ok(Box::new(EsdbImport { connection: self }))
     }
+}
+
+/// The host position of an append the server reports at `p`; `None` when it
+/// reports none (the start of the log, which no append can be at): older
+/// servers answer so to an idempotent re-append of events they hold already.
+pub fn written_at(p: eventstore::Position) -> Result<Option<u64>, String> {
+    if p.commit == 0 && p.prepare == 0 {
+        return Ok(None);
+    }
+    position::to_host(p).map(Some)
 }
 
 /// An import into EventStoreDB: appended as it goes (the server appends one
@@ -120,6 +130,14 @@ impl ImportSession for EsdbImport<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_append_the_server_reports_at_the_start_of_the_log_has_no_position() {
+        use eventstore::Position;
+        assert_eq!(written_at(Position { commit: 0, prepare: 0 }), Ok(None), "not position 1048576");
+        let real = Position { commit: 4096, prepare: 4096 };
+        assert_eq!(written_at(real), Ok(Some(position::to_host(real).unwrap())));
+    }
 
     fn event(stream: &str, metadata: serde_json::Value) -> NewEvent {
         NewEvent { id: None, stream: stream.into(), event_type: "T".into(), schema_version: 2, data: serde_json::json!({}), metadata }
