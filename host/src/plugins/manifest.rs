@@ -37,6 +37,14 @@ fn name(what: &str, text: &str, total: &mut usize) -> Result<()> {
     Ok(())
 }
 
+/// A plugin's name: it names checkpoints, read models and log lines.
+fn plugin_name(name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("name `{name}` must be non-empty and use only letters, digits, `-` and `_`");
+    }
+    Ok(())
+}
+
 fn count(what: &str, n: usize, limit: usize, constant: &str) -> Result<()> {
     if n > limit {
         bail!("it declares {n} {what}, more than {constant} ({limit})");
@@ -70,9 +78,7 @@ pub fn check_projection(m: &Manifest) -> Result<()> {
         name("partition key", p, total)?;
     }
 
-    if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        bail!("name `{}` must be non-empty and use only letters, digits, `-` and `_`", m.name);
-    }
+    plugin_name(&m.name)?;
     for decl in &m.labels {
         for (what, name) in [("label", &decl.label), ("key property", &decl.key_property)] {
             if !is_identifier(name) {
@@ -103,9 +109,7 @@ pub fn check_upcaster(m: &UpcasterManifest) -> Result<()> {
     if m.upgrades.is_empty() {
         bail!("it declares no upgrades");
     }
-    if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        bail!("name `{}` must be non-empty and use only letters, digits, `-` and `_`", m.name);
-    }
+    plugin_name(&m.name)?;
     Ok(())
 }
 
