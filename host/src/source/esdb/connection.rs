@@ -1,23 +1,37 @@
 //! The connection: a client for one EventStoreDB/KurrentDB server, with the
 //! tokio runtime it runs on (the rest of the host is threads, not async).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use eventstore::{Client, ClientSettings, Position, ReadAllOptions, StreamPosition};
-use eventstore::ReadEvent;
+use eventstore::{Client, ClientSettings, Position, ReadAllOptions, ReadEvent, StreamPosition};
 
 /// The variable a bare `esdb:` source reads its connection string from, as the
 /// system Projector grew out of did.
 pub const CONNECTION_VARIABLE: &str = "ESDB_CONNECTION_STRING";
 /// How long opening a source waits for the server to answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the client's runtime shows that it still runs its tasks.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long the runtime may show nothing before the source stops: its one
+/// thread is held by a task that never yields (the client does that when a
+/// server ends a subscription cleanly), so no event would come again.
+pub const STALL: Duration = Duration::from_secs(30);
+/// The oldest servers the source reads: 21.10 brought persistent
+/// subscriptions to `$all`; the differences of servers up to 23.10 (where a
+/// subscription starts, no word when it has caught up) are handled.
+pub const OLDEST_SERVER: (usize, usize) = (21, 10);
 
 pub struct Connection {
     /// The connection string without its password, for logs and errors.
     pub server: String,
     pub client: Client,
     pub runtime: tokio::runtime::Runtime,
+    /// Milliseconds since `started` at the runtime's last heartbeat.
+    beat: Arc<AtomicU64>,
+    started: Instant,
 }
 
 impl Connection {
@@ -38,33 +52,79 @@ impl Connection {
             .context("cannot start the EventStoreDB client's runtime")?;
         let client = Client::with_runtime_handle(runtime.handle().clone(), settings)
             .map_err(|e| anyhow!("cannot make a client for {server}: {e}"))?;
-        let connection = Self { server, client, runtime };
+        let (beat, started) = (Arc::new(AtomicU64::new(0)), Instant::now());
+        let heart = beat.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                heart.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            }
+        });
+        let connection = Self { server, client, runtime, beat, started };
         connection.last_position().with_context(|| {
             format!(
                 "cannot reach EventStoreDB/KurrentDB at {}: is it running? (a local one: `docker run -d -p 2113:2113 docker.kurrent.io/kurrent-latest/kurrentdb --insecure`, then `esdb://localhost:2113?tls=false`)",
                 connection.server
             )
         })?;
+        let info = connection.runtime.block_on(connection.client.server_info());
+        let version = info.map(|i| i.version()).map_err(|e| anyhow!("cannot ask {} for its version: {e}", connection.server))?;
+        supported((version.major(), version.minor(), version.patch())).map_err(|why| anyhow!("source {}: {why}", connection.server))?;
+        tracing::info!(server = %connection.server, version = %version, "connected to EventStoreDB/KurrentDB");
         Ok(connection)
     }
 
     /// The position of the last record in `$all`, `None` for an empty log.
     pub fn last_position(&self) -> Result<Option<Position>> {
-        let options = ReadAllOptions::default().position(StreamPosition::End).max_count(1);
-        let read = async {
-            let mut stream = self.client.read_all(&options).await?;
-            while let Some(item) = stream.next_read_event().await? {
-                if let ReadEvent::Event(e) = item {
-                    return Ok(Some(e.get_original_event().position));
-                }
-            }
-            Ok::<_, eventstore::Error>(None)
-        };
-        match self.runtime.block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, read).await }) {
+        match self.runtime.block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, last_position(&self.client)).await }) {
             Ok(result) => Ok(result?),
             Err(_) => bail!("no answer within {CONNECT_TIMEOUT:?}"),
         }
     }
+
+    /// An error once the client's runtime has stopped running its tasks ([`STALL`]).
+    pub fn check_running(&self) -> Result<()> {
+        let silent = self.started.elapsed().saturating_sub(Duration::from_millis(self.beat.load(Ordering::Relaxed)));
+        if silent > STALL + HEARTBEAT {
+            bail!(
+                "the EventStoreDB client for {} has run none of its tasks for {silent:.0?}: a subscription's stream ended without an error, \
+                 which the client cannot recover from; restart the host (it resumes from its checkpoint)",
+                self.server
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The position of the last record in `$all`, `None` for an empty log.
+pub async fn last_position(client: &Client) -> eventstore::Result<Option<Position>> {
+    let options = ReadAllOptions::default().position(StreamPosition::End).backwards().max_count(1);
+    let mut read = client.read_all(&options).await?;
+    while let Some(item) = read.next_read_event().await? {
+        if let ReadEvent::Event(e) = item {
+            return Ok(Some(e.get_original_event().position));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the source reads a server of `version` (0.0.0: older than 21.6,
+/// which does not tell its version).
+pub fn supported(version: (usize, usize, usize)) -> Result<(), String> {
+    let (major, minor, _) = version;
+    if version == (0, 0, 0) {
+        return Err(format!(
+            "the server does not tell its version, so it is older than 21.6; this source reads EventStoreDB {}.{} and later (KurrentDB 24.2 and later is best): upgrade the server",
+            OLDEST_SERVER.0, OLDEST_SERVER.1
+        ));
+    }
+    if (major, minor) < OLDEST_SERVER {
+        return Err(format!(
+            "EventStoreDB {major}.{minor} is older than {}.{}, the oldest this source reads (persistent subscriptions to $all came in 21.10): upgrade the server",
+            OLDEST_SERVER.0, OLDEST_SERVER.1
+        ));
+    }
+    Ok(())
 }
 
 /// The connection string a source URL stands for.
@@ -106,6 +166,17 @@ mod tests {
         assert!(missing.contains("ESDB_CONNECTION_STRING, which is not set"), "{missing}");
         assert_eq!(connection_string("kurrentdb+discover://a:2113", None).unwrap(), "esdb+discover://a:2113");
         assert_eq!(connection_string(url, Some("esdb://other".into())).unwrap(), url, "an explicit URL wins");
+    }
+
+    #[test]
+    fn servers_older_than_21_10_are_refused_with_their_version_named() {
+        for ok in [(21, 10, 0), (22, 10, 4), (23, 10, 1), (24, 2, 0), (25, 0, 0)] {
+            assert!(supported(ok).is_ok(), "{ok:?}");
+        }
+        let old = supported((20, 10, 5)).unwrap_err();
+        assert!(old.contains("EventStoreDB 20.10 is older than 21.10"), "{old}");
+        let unknown = supported((0, 0, 0)).unwrap_err();
+        assert!(unknown.contains("older than 21.6"), "{unknown}");
     }
 
     #[test]

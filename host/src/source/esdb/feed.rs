@@ -8,11 +8,13 @@
 
 use std::time::Duration;
 
-use eventstore::{Client, Position, StreamPosition, SubscribeToAllOptions, SubscriptionEvent};
+use eventstore::{Client, Position, ReadAllOptions, ReadEvent, StreamPosition, SubscribeToAllOptions, SubscriptionEvent};
 
 use super::ahead::{Ahead, Behind};
+use super::connection::last_position;
 use super::filter::ServerFilter;
 use super::mapping::{self, Mapped, Skip};
+use super::position::Start;
 use crate::Event;
 
 /// The wait before the first resubscription; it doubles after each failure.
@@ -54,32 +56,79 @@ pub fn backoff(failures: u32) -> Duration {
     RESUBSCRIBE_BASE.saturating_mul(factor).min(RESUBSCRIBE_CAP)
 }
 
-/// Runs the subscription from `start` until the reader hangs up. `head` is the
-/// last position in `$all` when the reader subscribed: reaching it counts as
-/// caught up, for servers (before 23.10) that do not say so themselves.
-pub async fn run(
-    client: Client,
-    filter: ServerFilter,
-    mut start: StreamPosition<Position>,
-    head: Option<Position>,
-    to: Ahead,
-    server: String,
-) {
+/// How long a subscription may send nothing before the feed looks whether
+/// anything it wants is left to read (servers before 23.10 do not say when a
+/// subscription has caught up).
+pub const QUIET: Duration = Duration::from_secs(1);
+/// The most records such a look reads back from the end of `$all`.
+pub const PROBE_LIMIT: usize = 4096;
+
+/// Runs the subscription from `start` until the reader hangs up.
+///
+/// Caught up is what the server says (23.10 and later), or reaching the last
+/// record `$all` held when the feed began (an event or a checkpoint at or past
+/// it), or, once the subscription has been quiet for [`QUIET`], finding no
+/// record the filter takes between the end of `$all` and what the subscription
+/// has passed ([`nothing_left`]): older servers send no word at the end of a
+/// catch-up, and the last record is often a system one the filter leaves out.
+pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, server: String) {
     let mut failures = 0;
-    let reached = |p: Position| head.is_none_or(|h| (p.commit, p.prepare) >= (h.commit, h.prepare));
-    if head.is_none() && !to.send(Item::CaughtUp).await {
-        return;
-    }
+    // Where the subscription stands: a real record's position, or the start.
+    let mut at: Option<StreamPosition<Position>> = None;
+    let mut head: Option<Option<Position>> = None;
+    let mut caught_up = false;
     loop {
-        let options = SubscribeToAllOptions::default().position(start).filter(filter.build());
-        let mut subscription = client.subscribe_to_all(&options).await;
-        loop {
+        if failures > 0 {
+            tokio::time::sleep(backoff(failures)).await;
+        }
+        let prepared = async {
+            if at.is_none() {
+                at = Some(resolve(&client, start).await?);
+            }
+            if head.is_none() && !caught_up {
+                head = Some(last_position(&client).await?);
+            }
+            Ok::<_, eventstore::Error>(())
+        };
+        if let Err(error) = prepared.await {
+            failures += 1;
+            tracing::warn!(%server, error = %error, retry_in = ?backoff(failures), "cannot reach EventStoreDB to subscribe; trying again");
+            continue;
+        }
+        let head = head.flatten();
+        let reached = |p: Position| head.is_none_or(|h| !after(h, p));
+        if !caught_up && head.is_none() {
+            caught_up = true;
+            if !to.send(Item::CaughtUp).await {
+                return;
+            }
+        }
+        let options = SubscribeToAllOptions::default().position(at.expect("resolved above")).filter(filter.build());
+        let (mut delivered, pump) = pump(client.subscribe_to_all(&options).await);
+        // The last position the subscription passed (an event's or a checkpoint's).
+        let mut passed = match at {
+            Some(StreamPosition::Position(p)) => Some(p),
+            _ => None,
+        };
+        let dropped = loop {
+            let next = tokio::select! {
+                next = delivered.recv() => next,
+                () = tokio::time::sleep(QUIET), if !caught_up => {
+                    match nothing_left(&client, &filter, passed).await {
+                        Ok(true) => Some(Ok(SubscriptionEvent::CaughtUp)),
+                        Ok(false) => continue,
+                        Err(error) => break error.to_string(),
+                    }
+                }
+            };
             let mut at_head = false;
-            let item = match subscription.next_subscription_event().await {
-                Ok(SubscriptionEvent::EventAppeared(resolved)) => {
+            let item = match next {
+                None => break "the subscription ended".to_owned(),
+                Some(Ok(SubscriptionEvent::EventAppeared(resolved))) => {
                     let record = resolved.get_original_event();
                     failures = 0;
-                    start = StreamPosition::Position(record.position);
+                    at = Some(StreamPosition::Position(record.position));
+                    passed = Some(record.position);
                     at_head = reached(record.position);
                     match mapping::map(record) {
                         Ok(Mapped::Event(event)) => Item::Event(event),
@@ -90,23 +139,101 @@ pub async fn run(
                         Err(why) => Item::Fatal(why),
                     }
                 }
-                Ok(SubscriptionEvent::CaughtUp) => Item::CaughtUp,
-                Ok(SubscriptionEvent::Checkpoint(p)) if reached(p) => Item::CaughtUp,
-                Ok(_) => continue,
-                Err(error) => {
-                    failures += 1;
-                    let wait = backoff(failures);
-                    tracing::warn!(%server, error = %error, retry_in = ?wait, "EventStoreDB subscription dropped; resubscribing after the last event read");
-                    tokio::time::sleep(wait).await;
-                    break;
+                Some(Ok(SubscriptionEvent::CaughtUp)) => Item::CaughtUp,
+                Some(Ok(SubscriptionEvent::Checkpoint(p))) => {
+                    passed = Some(p);
+                    if !reached(p) {
+                        continue;
+                    }
+                    Item::CaughtUp
                 }
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => break error,
             };
+            caught_up |= matches!(item, Item::CaughtUp) || at_head;
             let fatal = matches!(item, Item::Fatal(_));
             if !to.send(item).await || fatal || (at_head && !to.send(Item::CaughtUp).await) {
+                pump.abort();
+                return;
+            }
+        };
+        pump.abort();
+        failures += 1;
+        tracing::warn!(%server, error = %dropped, retry_in = ?backoff(failures), "EventStoreDB subscription dropped; resubscribing after the last event read");
+    }
+}
+
+/// Moves the subscription's messages to a channel of one, so that the feed
+/// can wait for them and for time at once without dropping a half-read
+/// message (the client's read is not cancel-safe). The client does not
+/// report a clean end of the server's stream: it reads the ended stream again
+/// and again without yielding, which stops every task of the source's
+/// runtime; the reader's watchdog ([`super::reader`]) says so and stops the source.
+fn pump(mut subscription: eventstore::Subscription) -> (tokio::sync::mpsc::Receiver<Result<SubscriptionEvent, String>>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(async move {
+        loop {
+            let next = subscription.next_subscription_event().await.map_err(|e| e.to_string());
+            let failed = next.is_err();
+            if tx.send(next).await.is_err() || failed {
                 return;
             }
         }
+    });
+    (rx, task)
+}
+
+/// The position a subscription from `start` is given: a real record's.
+async fn resolve(client: &Client, start: Start) -> eventstore::Result<StreamPosition<Position>> {
+    Ok(match start {
+        Start::Beginning => StreamPosition::Start,
+        Start::After(p) => StreamPosition::Position(p),
+        Start::AfterTheRecordBefore(p) => {
+            let options = ReadAllOptions::default().position(StreamPosition::Position(p)).backwards().max_count(1);
+            let mut read = client.read_all(&options).await?;
+            match read.next_read_event().await? {
+                Some(ReadEvent::Event(before)) => StreamPosition::Position(before.get_original_event().position),
+                _ => StreamPosition::Start,
+            }
+        }
+    })
+}
+
+/// Whether no record the filter takes lies after `passed` (the end of `$all`
+/// read backwards, at most [`PROBE_LIMIT`] records).
+async fn nothing_left(client: &Client, filter: &ServerFilter, passed: Option<Position>) -> eventstore::Result<bool> {
+    let options = ReadAllOptions::default().position(StreamPosition::End).backwards().max_count(PROBE_LIMIT);
+    let mut read = client.read_all(&options).await?;
+    let mut tail = Vec::new();
+    while let Some(item) = read.next_read_event().await? {
+        let ReadEvent::Event(e) = item else { continue };
+        let r = e.get_original_event();
+        tail.push(Record { position: r.position, stream: r.stream_id.clone(), event_type: r.event_type.clone() });
+        if filter.takes(&r.stream_id, &r.event_type) || passed.is_some_and(|p| !after(r.position, p)) {
+            break;
+        }
     }
+    Ok(nothing_taken_after(filter, passed, &tail))
+}
+
+/// A record of `$all`, as far as the feed looks at it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub position: Position,
+    pub stream: String,
+    pub event_type: String,
+}
+
+fn after(p: Position, q: Position) -> bool {
+    (p.commit, p.prepare) > (q.commit, q.prepare)
+}
+
+/// Whether the records of the tail of `$all` (newest first) that lie after
+/// `passed` hold none that `filter` takes.
+pub fn nothing_taken_after(filter: &ServerFilter, passed: Option<Position>, tail: &[Record]) -> bool {
+    tail.iter()
+        .take_while(|r| passed.is_none_or(|p| after(r.position, p)))
+        .all(|r| !filter.takes(&r.stream, &r.event_type))
 }
 
 #[cfg(test)]
@@ -118,5 +245,31 @@ mod tests {
         let waits: Vec<u128> = (1..=8).map(|n| backoff(n).as_millis()).collect();
         assert_eq!(waits, [250, 500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
         assert_eq!(backoff(u32::MAX), RESUBSCRIBE_CAP);
+    }
+
+    fn record(at: u64, stream: &str, event_type: &str) -> Record {
+        Record { position: Position { commit: at, prepare: at }, stream: stream.into(), event_type: event_type.into() }
+    }
+
+    #[test]
+    fn a_tail_of_records_the_filter_leaves_out_is_nothing_left_to_read() {
+        // The end of `$all` on a 22.x server, newest first: statistics and
+        // settings written after the last interview event the feed passed.
+        let filter = ServerFilter::EventTypes(vec!["Interview".into(), "Sentence".into()]);
+        let tail = [
+            record(9_400, "$stats-127.0.0.1:2113", "$statsCollected"),
+            record(9_100, "$settings", "$settings"),
+            record(8_800, "Interview-7", "InterviewCreated"),
+            record(8_500, "Sentence-1", "SentenceCreated"),
+        ];
+        let passed = |at: u64| Some(Position { commit: at, prepare: at });
+        assert!(nothing_taken_after(&filter, passed(8_800), &tail), "only system records after the last event passed");
+        assert!(!nothing_taken_after(&filter, passed(8_500), &tail), "InterviewCreated at 8800 is still to come");
+        assert!(!nothing_taken_after(&filter, None, &tail), "from the start, everything is still to come");
+        assert!(nothing_taken_after(&filter, None, &tail[..2]), "a fresh store holds only the server's own records");
+        // A checkpoint passed the last event: nothing after it either.
+        assert!(nothing_taken_after(&filter, passed(9_100), &tail));
+        let streams = ServerFilter::StreamPrefixes(vec!["Sentence-".into()]);
+        assert!(nothing_taken_after(&streams, passed(8_500), &tail), "Interview-7 is not this filter's");
     }
 }

@@ -39,6 +39,15 @@ impl ServerFilter {
         }
     }
 
+    /// Whether the server lets a record of `stream` and `event_type` through.
+    pub fn takes(&self, stream: &str, event_type: &str) -> bool {
+        match self {
+            ServerFilter::EventTypes(types) => types.iter().any(|t| event_type.starts_with(t.as_str())),
+            ServerFilter::StreamPrefixes(prefixes) => prefixes.iter().any(|p| stream.starts_with(p.as_str())),
+            ServerFilter::NotSystem => !event_type.starts_with('$'),
+        }
+    }
+
     /// The client's filter.
     pub fn build(&self) -> SubscriptionFilter {
         match self {

@@ -3,7 +3,7 @@
 //! record's user metadata, a JSON object, as the system Projector grew out of
 //! wrote it.
 
-use eventstore::RecordedEvent;
+use eventstore::{Position, RecordedEvent, ResolvedEvent};
 
 use super::position;
 use crate::Event;
@@ -21,6 +21,8 @@ pub enum Skip {
     NotJson,
     /// Data or metadata that is not UTF-8 text.
     NotText,
+    /// A link whose event is gone (deleted, or scavenged).
+    Unresolved,
 }
 
 impl Skip {
@@ -29,6 +31,7 @@ impl Skip {
             Skip::System => "a system event (type starts with `$`)",
             Skip::NotJson => "its content type is not JSON",
             Skip::NotText => "its data or metadata is not UTF-8 text",
+            Skip::Unresolved => "a link to an event that no longer exists",
         }
     }
 }
@@ -71,6 +74,37 @@ pub fn map(record: &RecordedEvent) -> Result<Mapped, String> {
     }))
 }
 
+/// What a persistent subscription delivered, as the host takes it.
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    /// The event to project: the delivered record, or the event a link
+    /// stands for (the server replays parked events as links to them).
+    pub record: &'a RecordedEvent,
+    /// The event's own position in `$all`, where the delivery says it;
+    /// `None` where it must be looked up.
+    pub position: Option<Position>,
+    /// The delivered record's id, the one the server settles it by.
+    pub id: uuid::Uuid,
+}
+
+/// Reads a delivery. A plain event carries its position. A replayed parked
+/// event is a link (`$>` in the group's parked stream) resolved to its event,
+/// and which position the server sends with it depends on its version:
+/// 21.x the event's own, 22.x and 23.x none (-1), 24.x and later the link's.
+/// Only an event's own is taken; the others are looked up.
+/// `None`: a link whose event is gone.
+pub fn delivery(resolved: &ResolvedEvent) -> Option<Delivery<'_>> {
+    let id = resolved.get_original_event().id;
+    match (&resolved.event, &resolved.link) {
+        (Some(event), None) => Some(Delivery { record: event, position: Some(event.position), id }),
+        (Some(event), Some(link)) => {
+            let own = position::is_known(event.position) && event.position != link.position;
+            Some(Delivery { record: event, position: own.then_some(event.position), id })
+        }
+        (None, _) => None,
+    }
+}
+
 /// The schema version the envelope states, or 1.
 pub fn schema_version(metadata: &str) -> u32 {
     let Ok(serde_json::Value::Object(envelope)) = serde_json::from_str(metadata) else { return 1 };
@@ -101,6 +135,52 @@ mod tests {
             position: Position { commit: 4_096, prepare: 4_096 },
             created: Default::default(),
         }
+    }
+
+    /// A parked event replayed by a server: the link in the group's parked
+    /// stream, resolved to the event, with the positions that server version sends.
+    fn replayed(event_at: Position, link_at: Position) -> ResolvedEvent {
+        let mut event = record("SentenceEdited", true, br#"{"text":"hi"}"#, b"");
+        event.position = event_at;
+        let link = RecordedEvent {
+            stream_id: "$persistentsubscription-$all::projector-interview-parked".into(),
+            id: uuid::Uuid::from_u128(99),
+            revision: 0,
+            event_type: "$>".into(),
+            data: b"3@Interview-1".to_vec().into(),
+            position: link_at,
+            ..record("$>", false, b"", b"")
+        };
+        ResolvedEvent { event: Some(event), link: Some(link), commit_position: None }
+    }
+
+    #[test]
+    fn a_replayed_parked_event_is_its_event_settled_by_the_links_id() {
+        let own = Position { commit: 4_096, prepare: 4_096 };
+        let link_at = Position { commit: 90_112, prepare: 90_112 };
+        let none = Position { commit: position::NO_POSITION, prepare: position::NO_POSITION };
+        for (server, event_at, link_at, expected) in [
+            ("21.10", own, link_at, Some(own)),
+            ("23.10", none, none, None),
+            ("24.10", link_at, link_at, None),
+        ] {
+            let resolved = replayed(event_at, link_at);
+            let d = delivery(&resolved).unwrap();
+            assert_eq!((d.record.event_type.as_str(), d.id), ("SentenceEdited", uuid::Uuid::from_u128(99)), "{server}");
+            assert_eq!(d.position, expected, "{server}");
+            // Before, the link itself was mapped: a system event, acknowledged
+            // and gone, or a record without a position, which stopped the group.
+            let before = map(resolved.get_original_event());
+            if server == "23.10" {
+                assert!(before.unwrap_err().contains("no position"), "{server}");
+            } else {
+                assert_eq!(before, Ok(Mapped::Skipped(Skip::System)), "{server}");
+            }
+        }
+        let plain = ResolvedEvent { event: Some(record("SentenceEdited", true, b"{}", b"")), link: None, commit_position: Some(4_096) };
+        assert_eq!(delivery(&plain).unwrap().position, Some(own));
+        let gone = ResolvedEvent { event: None, ..replayed(own, link_at) };
+        assert!(delivery(&gone).is_none());
     }
 
     #[test]

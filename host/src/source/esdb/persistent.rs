@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use eventstore::{
     NakAction, PersistentSubscription, PersistentSubscriptionEvent, PersistentSubscriptionSettings,
-    PersistentSubscriptionToAllOptions, Position, ReplayParkedMessagesOptions, StreamPosition,
-    SubscribeToPersistentSubscriptionOptions, SystemConsumerStrategy,
+    PersistentSubscriptionToAllOptions, Position, ReadStreamOptions, RecordedEvent, ReplayParkedMessagesOptions,
+    StreamPosition, SubscribeToPersistentSubscriptionOptions, SystemConsumerStrategy,
 };
+use futures::FutureExt;
 use tokio::sync::mpsc;
 
 use super::ahead::{self, Ahead, Behind};
@@ -21,6 +22,7 @@ use super::connection::Connection;
 use super::feed::{self, Item};
 use super::filter::ServerFilter;
 use super::mapping::{self, Mapped};
+use super::position;
 use crate::source::settle::{Ledger, Settled, Settler, Verdict};
 use crate::source::{Interest, Source};
 use crate::Event;
@@ -99,14 +101,73 @@ impl GroupSource {
 
 fn create_if_missing(connection: &Connection, group: &str, filter: &ServerFilter) -> Result<()> {
     let options = PersistentSubscriptionToAllOptions::default().settings(group_settings()).filter(filter.build());
-    let created = connection.runtime.block_on(connection.client.create_persistent_subscription_to_all(group, &options));
+    let client = &connection.client;
+    let created = connection.runtime.block_on(client.create_persistent_subscription_to_all(group, &options));
     match created {
         Ok(()) => {
             tracing::info!(server = %connection.server, group, "created the persistent subscription group (Pinned)");
+            let record = eventstore::StreamMetadata::builder().insert_custom_property(FILTER_PROPERTY, filter.to_string()).build();
+            let recorded = connection.runtime.block_on(client.set_stream_metadata(record_stream(group), &Default::default(), &record));
+            if let Err(e) = recorded {
+                tracing::warn!(server = %connection.server, group, error = %e, "cannot record the group's filter; a later change of the projection's subscriptions will not be noticed");
+            }
             Ok(())
         }
-        Err(eventstore::Error::ResourceAlreadyExists) => Ok(()),
+        Err(eventstore::Error::ResourceAlreadyExists) => {
+            let info = connection.runtime.block_on(client.get_persistent_subscription_info_to_all(group, &Default::default()));
+            let info = info.map_err(|e| anyhow!("cannot read the settings of the persistent subscription group `{group}` on {}: {e}", connection.server))?;
+            let strategy = info.settings.map(|s| s.consumer_strategy_name.to_string());
+            let recorded = match connection.runtime.block_on(client.get_stream_metadata(record_stream(group), &Default::default())) {
+                Ok(eventstore::StreamMetadataResult::Success(m)) => {
+                    m.metadata().custom_properties.get(FILTER_PROPERTY).and_then(|v| v.as_str()).map(str::to_owned)
+                }
+                _ => None,
+            };
+            match check_group(group, strategy.as_deref(), recorded.as_deref(), &filter.to_string()) {
+                Ok(None) => Ok(()),
+                Ok(Some(warning)) => {
+                    tracing::warn!(server = %connection.server, group, "{warning}");
+                    Ok(())
+                }
+                Err(refusal) => bail!("persistent subscription on {}: {refusal}", connection.server),
+            }
+        }
         Err(e) => Err(anyhow!("cannot create the persistent subscription group `{group}` on {}: {e}", connection.server)),
+    }
+}
+
+/// The custom property of the record stream's metadata that holds the filter
+/// a group was created with (the server keeps a group's filter, and does not tell it).
+pub const FILTER_PROPERTY: &str = "projector_filter";
+
+/// The stream whose metadata records how Projector created `group`.
+pub fn record_stream(group: &str) -> String {
+    format!("projector-group-{group}")
+}
+
+/// Whether an existing group serves the projection: its consumer strategy must
+/// be Pinned (the events of one stream to one host, in order), and it must have
+/// been created with the filter the projection needs (the server cannot change a
+/// group's filter, so events a new subscription adds would never come).
+/// `Ok(Some(..))`: a warning, where the filter it was created with is not known.
+pub fn check_group(group: &str, strategy: Option<&str>, recorded: Option<&str>, wanted: &str) -> Result<Option<String>, String> {
+    let delete = format!(
+        "delete the group (the server's UI, or `DeletePersistentSubscriptionToAll`) and start the host again: it creates the group anew from the start of $all, and the guards skip what the read model holds"
+    );
+    if let Some(strategy) = strategy.filter(|s| *s != "Pinned") {
+        return Err(format!(
+            "group `{group}` exists with consumer strategy {strategy}; Projector needs Pinned, so that the events of one stream go to one host in order: update the group to Pinned, or {delete}"
+        ));
+    }
+    match recorded {
+        Some(recorded) if recorded == wanted => Ok(None),
+        Some(recorded) => Err(format!(
+            "group `{group}` was created with the filter \"{recorded}\", and the projection now needs \"{wanted}\"; a group keeps the filter it was created with, so the events it leaves out would never come: {delete}"
+        )),
+        None => Ok(Some(format!(
+            "group `{group}` was not created by Projector (or its record, stream metadata of `{}`, is gone): if its filter lets less through than \"{wanted}\", the events it leaves out never come",
+            record_stream(group)
+        ))),
     }
 }
 
@@ -135,7 +196,7 @@ async fn consume(
         let options = SubscribeToPersistentSubscriptionOptions::default().buffer_size(IN_FLIGHT);
         let joined = client.subscribe_to_persistent_subscription_to_all(&group, &options).await;
         let error = match joined {
-            Ok(mut subscription) => match serve(&mut subscription, &mut ledger, &to, &mut settlements, &mut failures).await {
+            Ok(mut subscription) => match serve(&client, &mut subscription, &mut ledger, &to, &mut settlements, &mut failures).await {
                 Ok(()) => return,
                 Err(e) => e,
             },
@@ -155,6 +216,7 @@ enum Next {
 
 /// One connection's life. `Ok` when every settler is gone (the source closed).
 async fn serve(
+    client: &eventstore::Client,
     subscription: &mut PersistentSubscription,
     ledger: &mut Ledger<uuid::Uuid>,
     to: &Ahead,
@@ -164,7 +226,7 @@ async fn serve(
     loop {
         let next = tokio::select! {
             settled = settlements.recv() => Next::Settled(settled),
-            delivered = subscription.next_subscription_event() => Next::Delivered(delivered),
+            delivered = next_delivery(subscription) => Next::Delivered(delivered),
         };
         match next {
             Next::Settled(None) => return Ok(()),
@@ -174,14 +236,35 @@ async fn serve(
                 }
             }
             Next::Delivered(delivered) => {
-                let PersistentSubscriptionEvent::EventAppeared { event, .. } = delivered? else { continue };
+                let PersistentSubscriptionEvent::EventAppeared { event: resolved, .. } = delivered? else { continue };
                 *failures = 0;
-                let record = event.get_original_event();
+                let Some(delivery) = mapping::delivery(&resolved) else {
+                    let link = resolved.get_original_event();
+                    tracing::warn!(link = %link.stream_id, revision = link.revision, "a replayed parked event no longer exists; acknowledged");
+                    tell(subscription, Answer::Ack(link.id)).await?;
+                    continue;
+                };
+                let Some(at) = (match delivery.position {
+                    Some(at) => Some(at),
+                    None => own_position(client, delivery.record).await,
+                }) else {
+                    let (record, reason) = (delivery.record, "the server sent no position for this replayed parked event, and reading its stream gave none".to_owned());
+                    tracing::error!(stream = %record.stream_id, revision = record.revision, "{reason}; parked on the server again");
+                    tell(subscription, Answer::Nack(delivery.id, NakAction::Park, reason)).await?;
+                    continue;
+                };
+                let placed;
+                let record = if at == delivery.record.position {
+                    delivery.record
+                } else {
+                    placed = placed_at(delivery.record, at);
+                    &placed
+                };
                 let item = match mapping::map(record) {
-                    Ok(Mapped::Event(e)) if ledger.offer(e.position, record.id) => Item::Event(e),
+                    Ok(Mapped::Event(e)) if ledger.offer(e.position, delivery.id) => Item::Event(e),
                     Ok(Mapped::Event(_)) => continue,
                     Ok(Mapped::Skipped(skip)) => {
-                        tell(subscription, Answer::Ack(record.id)).await?;
+                        tell(subscription, Answer::Ack(delivery.id)).await?;
                         Item::Skipped(skip)
                     }
                     Err(why) => Item::Fatal(why),
@@ -207,6 +290,42 @@ async fn serve(
                 }
             }
         }
+    }
+}
+
+/// The record, at its own position.
+fn placed_at(r: &RecordedEvent, position: Position) -> RecordedEvent {
+    RecordedEvent {
+        stream_id: r.stream_id.clone(),
+        id: r.id,
+        revision: r.revision,
+        event_type: r.event_type.clone(),
+        data: r.data.clone(),
+        metadata: r.metadata.clone(),
+        custom_metadata: r.custom_metadata.clone(),
+        is_json: r.is_json,
+        position,
+        created: r.created,
+    }
+}
+
+/// An event's own position in `$all`, read from its stream (where a replayed
+/// parked event came without it); `None` where the server gives none there either.
+async fn own_position(client: &eventstore::Client, record: &RecordedEvent) -> Option<Position> {
+    let options = ReadStreamOptions::default().position(StreamPosition::Position(record.revision)).max_count(1);
+    let mut read = client.read_stream(record.stream_id.as_str(), &options).await.ok()?;
+    match read.next().await.ok()? {
+        Some(found) if found.get_original_event().id == record.id => Some(found.get_original_event().position).filter(|p| position::is_known(*p)),
+        _ => None,
+    }
+}
+
+/// The subscription's next message. The client panics where the server
+/// ends the stream cleanly; that is a dropped connection too.
+async fn next_delivery(subscription: &mut PersistentSubscription) -> eventstore::Result<PersistentSubscriptionEvent> {
+    match std::panic::AssertUnwindSafe(subscription.next_subscription_event()).catch_unwind().await {
+        Ok(next) => next,
+        Err(_) => Err(eventstore::Error::IllegalStateError("the server ended the persistent subscription's stream".into())),
     }
 }
 
@@ -275,6 +394,18 @@ mod tests {
         assert!(matches!(s.consumer_strategy_name, SystemConsumerStrategy::Pinned));
         assert!(matches!(s.start_from, StreamPosition::Start));
         assert_eq!((s.message_timeout, s.max_retry_count), (MESSAGE_TIMEOUT, MAX_DELIVERIES));
+    }
+
+    #[test]
+    fn an_existing_group_with_another_filter_or_strategy_is_refused() {
+        let wanted = "event types starting with InterviewCreated, SentenceCreated";
+        assert_eq!(check_group("g", Some("Pinned"), Some(wanted), wanted), Ok(None));
+        let narrower = check_group("g", Some("Pinned"), Some("event types starting with InterviewCreated"), wanted).unwrap_err();
+        assert!(narrower.contains("created with the filter \"event types starting with InterviewCreated\"") && narrower.contains("delete the group"), "{narrower}");
+        let round = check_group("g", Some("RoundRobin"), Some(wanted), wanted).unwrap_err();
+        assert!(round.contains("consumer strategy RoundRobin; Projector needs Pinned"), "{round}");
+        let unknown = check_group("g", Some("Pinned"), None, wanted).unwrap().unwrap();
+        assert!(unknown.contains("projector-group-g"), "{unknown}");
     }
 
     #[test]

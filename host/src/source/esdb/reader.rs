@@ -45,19 +45,18 @@ impl EsdbSource {
     }
 
     /// (Re)subscribes so that the next events are those at `from` and after.
+    /// The feed reaches the server itself, waiting through an outage.
     fn subscribe(&mut self, from: u64) -> Result<()> {
         if let Some(old) = self.feed.take() {
             old.task.abort();
         }
-        let head = self.connection.last_position()?;
         let (to, items) = ahead::queue();
         let start = position::start_for(from);
-        tracing::debug!(server = %self.connection.server, from, ?start, ?head, "subscribing to $all");
+        tracing::debug!(server = %self.connection.server, from, ?start, "subscribing to $all");
         let task = self.connection.runtime.spawn(feed::run(
             self.connection.client.clone(),
             self.filter.clone(),
             start,
-            head,
             to,
             self.connection.server.clone(),
         ));
@@ -76,6 +75,7 @@ impl EsdbSource {
 
 impl Source for EsdbSource {
     fn read(&mut self, from: u64, max: usize) -> Result<Vec<Event>> {
+        self.connection.check_running()?;
         if self.feed.as_ref().is_none_or(|f| f.next != from) {
             self.subscribe(from)?;
         }

@@ -1,6 +1,6 @@
 //! Writing to EventStoreDB, for `import` and `append`: events go in appends of
 //! one stream each, in their order, small enough for the server's default
-//! largest append and for the host's position numbering.
+//! largest append.
 
 use std::ops::Range;
 
