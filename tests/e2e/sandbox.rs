@@ -9,7 +9,7 @@ use crate::support::{event, Workspace};
 /// Attacks, and what the parked event's error must say (one of `|`-separated
 /// phrases: deep recursion exhausts either the engine's stack or the guest's
 /// own stack in linear memory, which ends in an out-of-bounds access).
-const ATTACKS: [(&str, &str); 8] = [
+const ATTACKS: [(&str, &str); 10] = [
     ("loop", "deadline exceeded"),
     ("alloc", "memory"),
     ("recurse", "stack overflow|out of bounds memory access"),
@@ -18,6 +18,8 @@ const ATTACKS: [(&str, &str); 8] = [
     ("huge-value", "output bound: property `blob`"),
     ("wide", "output bound: 12583"),
     ("foreign-label", "label `Seen` is not declared"),
+    ("mixed-list", "property `tags`: a list holds values of one type, and this one mixes text and integer"),
+    ("null-in-list", "property `scores`: a list may not hold null"),
 ];
 
 const INJECTION: &str = "'\"`}) DETACH DELETE n //";

@@ -1,5 +1,6 @@
-//! Output bounds: what one event's mutations may add up to. Past them the event
-//! fails permanently, with a message that names the bound.
+//! Output bounds: what one event's mutations may add up to, and what a
+//! property may hold. Past them the event fails permanently, with a message
+//! that names the bound or the rule.
 
 use crate::runtime::limits::{MAX_MUTATIONS_PER_EVENT, MAX_OUTPUT_BYTES_PER_EVENT, MAX_VALUE_BYTES};
 use crate::{Mutation, NodeRef, Property, Scalar, Value};
@@ -27,7 +28,7 @@ fn weigh(m: &Mutation) -> Result<usize, String> {
     let set = |props: &[Property]| -> Result<usize, String> {
         props
             .iter()
-            .map(|p| match size(p) {
+            .map(|p| match list_rule(p).map(|()| size(p))? {
                 bytes if bytes > MAX_VALUE_BYTES => Err(format!(
                     "output bound: property `{}` holds {bytes} bytes, more than the {MAX_VALUE_BYTES} allowed",
                     p.name
@@ -46,6 +47,33 @@ fn weigh(m: &Mutation) -> Result<usize, String> {
     })
 }
 
+/// One rule for lists in every sink, Neo4j's: a list holds values of one
+/// type (booleans, integers, floats or texts), and no null. Neo4j refuses
+/// other lists, or stores integers mixed with floats as floats, so a graph
+/// that held them would differ from sink to sink.
+fn list_rule(p: &Property) -> Result<(), String> {
+    let Value::Many(list) = &p.value else { return Ok(()) };
+    let kind = |s: &Scalar| match s {
+        Scalar::Null => "null",
+        Scalar::Boolean(_) => "boolean",
+        Scalar::Integer(_) => "integer",
+        Scalar::Float(_) => "float",
+        Scalar::Text(_) => "text",
+    };
+    if list.iter().any(|s| matches!(s, Scalar::Null)) {
+        return Err(format!("property `{}`: a list may not hold null (Neo4j stores no null in a list)", p.name));
+    }
+    match list.iter().find(|s| kind(s) != kind(&list[0])) {
+        Some(other) => Err(format!(
+            "property `{}`: a list holds values of one type, and this one mixes {} and {} (Neo4j refuses such lists, or turns integers among floats into floats)",
+            p.name,
+            kind(&list[0]),
+            kind(other)
+        )),
+        None => Ok(()),
+    }
+}
+
 fn size(p: &Property) -> usize {
     let scalar = |s: &Scalar| match s {
         Scalar::Text(t) => t.len(),
@@ -54,5 +82,29 @@ fn size(p: &Property) -> usize {
     match &p.value {
         Value::One(s) => scalar(s),
         Value::Many(list) => list.iter().map(scalar).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NodeMerge;
+
+    fn merge(name: &str, value: Value) -> Vec<Mutation> {
+        let node = NodeRef { label: "Sentence".into(), key: "s-1".into() };
+        vec![Mutation::MergeNode(NodeMerge { node, set: vec![Property { name: name.into(), value }] })]
+    }
+
+    #[test]
+    fn a_list_holds_values_of_one_type_and_no_null_in_every_sink() {
+        use Scalar::*;
+        for ok in [vec![], vec![Text("a".into()), Text("b".into())], vec![Integer(1), Integer(2)], vec![Float(0.5)], vec![Boolean(true)]] {
+            assert_eq!(check(&merge("tags", Value::Many(ok.clone()))), Ok(()), "{ok:?}");
+        }
+        let mixed = check(&merge("tags", Value::Many(vec![Integer(1), Float(2.5)]))).unwrap_err();
+        assert!(mixed.contains("property `tags`") && mixed.contains("mixes integer and float"), "{mixed}");
+        let null = check(&merge("scores", Value::Many(vec![Float(0.5), Null]))).unwrap_err();
+        assert!(null.contains("may not hold null"), "{null}");
+        assert_eq!(check(&merge("speaker", Value::One(Null))), Ok(()), "a null outside a list removes the property");
     }
 }

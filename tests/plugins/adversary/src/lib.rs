@@ -41,6 +41,9 @@ impl Projection for Adversary {
             "huge-value" => Ok(vec![mark().set("blob", "x".repeat(2 << 20)).into()]),
             // Each value within its bound, together 12 MiB.
             "wide" => Ok((0..12).map(|i| mark().set(&format!("part{i}"), "x".repeat(1 << 20)).into()).collect()),
+            // Lists Neo4j would refuse or change: every sink refuses them.
+            "mixed-list" => Ok(vec![mark().set("tags", vec![Scalar::Text("a".into()), Scalar::Integer(1)]).into()]),
+            "null-in-list" => Ok(vec![mark().set("scores", vec![Scalar::Float(0.5), Scalar::Null]).into()]),
             "foreign-label" => Ok(vec![merge_node("Seen", "stolen").set("by", "adversary").into()]),
             "log-flood" => {
                 // 64 MiB of log in 64 KiB lines.
