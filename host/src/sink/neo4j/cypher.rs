@@ -8,6 +8,12 @@
 //! only finds or makes its end nodes by key, and rows of one shape keep their
 //! order). A removal or deletion ends the stretch, so the effects are those of
 //! the mutations applied one by one, in order.
+//!
+//! Lanes commit at once and share nodes (a keyword, a topic), and a merge
+//! locks the nodes it touches until its transaction ends. So that two lanes
+//! take those locks in one order, rather than deadlock and try again, a
+//! stretch's statements go in shape order (node merges first) and each
+//! statement's rows in key order; rows of one key keep their order.
 
 
 use anyhow::{bail, Result};
@@ -96,7 +102,7 @@ pub fn guard_id(projection: &str, key: &str) -> String {
 }
 
 /// What a statement does, to what: mutations of one shape share a statement.
-#[derive(PartialEq, Eq, Clone, Copy)]
+#[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 enum Shape<'a> {
     MergeNode(&'a str),
     SetProperties(&'a str),
@@ -118,9 +124,10 @@ impl Shape<'_> {
 pub fn mutations<'a>(mutations: impl Iterator<Item = &'a Mutation>, keys: &KeyProperties) -> Result<Vec<Query>> {
     let mut statements = Vec::new();
     // The groups of the current stretch: several shapes of merges, or one other shape.
-    let mut stretch: Vec<(Shape, Vec<BoltType>)> = Vec::new();
+    let mut stretch: Vec<(Shape, Vec<Row>)> = Vec::new();
     for m in mutations {
-        let (shape, row) = shape_and_row(m);
+        let row = shape_and_row(m);
+        let shape = row.shape;
         let merging = shape.merges() && stretch.first().is_some_and(|(s, _)| s.merges());
         let group = if merging {
             stretch.iter_mut().find(|(s, _)| *s == shape)
@@ -131,20 +138,35 @@ pub fn mutations<'a>(mutations: impl Iterator<Item = &'a Mutation>, keys: &KeyPr
             Some((_, rows)) => rows.push(row),
             None if merging => stretch.push((shape, vec![row])),
             None => {
-                for (shape, rows) in stretch.drain(..) {
-                    statements.push(statement(shape, rows, keys)?);
-                }
+                flush(&mut stretch, &mut statements, keys)?;
                 stretch.push((shape, vec![row]));
             }
         }
     }
-    for (shape, rows) in stretch {
-        statements.push(statement(shape, rows, keys)?);
-    }
+    flush(&mut stretch, &mut statements, keys)?;
     Ok(statements)
 }
 
-fn shape_and_row(m: &Mutation) -> (Shape<'_>, BoltType) {
+/// The statements of a stretch, in shape order, each with its rows in key order.
+fn flush(stretch: &mut Vec<(Shape, Vec<Row>)>, statements: &mut Vec<Query>, keys: &KeyProperties) -> Result<()> {
+    stretch.sort_by_key(|(shape, _)| *shape);
+    for (shape, mut rows) in stretch.drain(..) {
+        // Stable: rows of one key keep their order.
+        rows.sort_by_key(|r| r.order);
+        statements.push(statement(shape, rows.into_iter().map(|r| r.row).collect(), keys)?);
+    }
+    Ok(())
+}
+
+/// One mutation as a row of its shape's statement, with the keys of the
+/// nodes it locks, in the order it locks them.
+struct Row<'a> {
+    shape: Shape<'a>,
+    order: (&'a str, &'a str),
+    row: BoltType,
+}
+
+fn shape_and_row(m: &Mutation) -> Row<'_> {
     let mut row = BoltMap::with_capacity(3);
     let shape = match m {
         Mutation::MergeNode(n) => {
@@ -178,7 +200,15 @@ fn shape_and_row(m: &Mutation) -> (Shape<'_>, BoltType) {
             Shape::DeleteEdges(&e.from.label, &e.rel_type)
         }
     };
-    (shape, BoltType::Map(row))
+    let order = match m {
+        Mutation::MergeNode(n) => (n.node.key.as_str(), ""),
+        Mutation::RemoveProperties(r) => (r.node.key.as_str(), ""),
+        Mutation::DeleteNode(n) => (n.key.as_str(), ""),
+        Mutation::MergeEdge(e) => (e.edge.from.key.as_str(), e.edge.to.key.as_str()),
+        Mutation::DeleteEdge(e) => (e.from.key.as_str(), e.to.key.as_str()),
+        Mutation::DeleteEdges(e) => (e.from.key.as_str(), ""),
+    };
+    Row { shape, order, row: BoltType::Map(row) }
 }
 
 /// `(n:Label {key: row.<field>})` for a node pattern.
@@ -263,7 +293,49 @@ mod tests {
     #[test]
     fn merges_are_grouped_by_shape() {
         let ms = [merge("A", "1"), edge("1", "2"), merge("A", "3"), merge("B", "4"), edge("3", "4")];
-        assert_eq!(texts(&ms), [MERGE_A, MERGE_R, MERGE_B]);
+        assert_eq!(texts(&ms), [MERGE_A, MERGE_B, MERGE_R]);
+    }
+
+    /// The keys of each statement's rows, in order.
+    fn row_keys(ms: &[Mutation]) -> Vec<Vec<String>> {
+        let field = |row: &BoltType, name: &str| match row {
+            BoltType::Map(m) => m.value.get(name).map(|v| format!("{v:?}")).unwrap_or_default(),
+            _ => String::new(),
+        };
+        mutations(ms.iter(), &KeyProperties::new())
+            .unwrap()
+            .iter()
+            .map(|q| match q.get_params().value.get("rows") {
+                Some(BoltType::List(rows)) => rows.value.iter().map(|r| field(r, "key") + &field(r, "from") + &field(r, "to")).collect(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_lanes_merging_the_same_nodes_lock_them_in_one_order() {
+        // Two batches that touch the same keywords and edges in opposite orders.
+        let one = [merge("A", "k2"), edge("k2", "t1"), merge("A", "k1"), edge("k1", "t1"), merge("B", "t1")];
+        let other = [merge("B", "t1"), edge("k1", "t1"), merge("A", "k1"), edge("k2", "t1"), merge("A", "k2")];
+        assert_eq!(row_keys(&one), row_keys(&other));
+        assert_eq!(texts(&one), texts(&other));
+        let keys = row_keys(&one);
+        assert!(keys[0][0].contains("k1") && keys[0][1].contains("k2"), "{keys:?}");
+    }
+
+    #[test]
+    fn rows_of_one_key_keep_their_order() {
+        let set = |v: i64| {
+            Mutation::MergeNode(NodeMerge {
+                node: NodeRef { label: "A".into(), key: "k".into() },
+                set: vec![Property { name: "v".into(), value: Value::One(Scalar::Integer(v)) }],
+            })
+        };
+        let q = &mutations([set(1), merge("A", "a"), set(2)].iter(), &KeyProperties::new()).unwrap()[0];
+        let Some(BoltType::List(rows)) = q.get_params().value.get("rows") else { panic!() };
+        let shown: Vec<String> = rows.value.iter().map(|r| format!("{r:?}")).collect();
+        let (first, second) = (shown.iter().position(|r| r.contains("Integer(BoltInteger { value: 1 })")), shown.iter().position(|r| r.contains("value: 2 }")));
+        assert!(first < second && first.is_some(), "{shown:?}");
     }
 
     #[test]

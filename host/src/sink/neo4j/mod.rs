@@ -40,6 +40,12 @@ const RUNTIME_THREADS: usize = 2;
 pub const CONFLICT_TRIES: u32 = 8;
 /// The longest pause between two such tries.
 pub const CONFLICT_PAUSE_CAP: Duration = Duration::from_millis(200);
+/// How long a schema change (a uniqueness constraint, which builds its index
+/// over the nodes the label has) may take: longer than a statement.
+pub const SCHEMA_TIMEOUT: Duration = Duration::from_secs(600);
+/// The oldest Neo4j the sink writes to: 4.4 brought the constraint syntax it
+/// uses (`CREATE CONSTRAINT IF NOT EXISTS FOR ... REQUIRE`).
+pub const OLDEST_NEO4J: (u32, u32) = (4, 4);
 
 pub struct Neo4jSink {
     runtime: tokio::runtime::Runtime,
@@ -74,13 +80,43 @@ impl Neo4jSink {
                     settings.user()
                 )
             })?;
+        sink.check_version()?;
         sink.load_keys()?;
         Ok(sink)
     }
 
+    /// Refuses a Neo4j older than [`OLDEST_NEO4J`]; a server that does not
+    /// say (another that speaks Bolt) is written to, with a note.
+    fn check_version(&self) -> Result<()> {
+        let asked = self.rows(neo4rs::query("CALL dbms.components() YIELD name, versions RETURN name, versions[0] AS version"));
+        let (name, version) = match asked.as_deref().map(|rows| rows.first()) {
+            Ok(Some(row)) => (row.get::<String>("name").unwrap_or_default(), row.get::<String>("version").unwrap_or_default()),
+            _ => (String::new(), String::new()),
+        };
+        match neo4j_support(&name, &version) {
+            Ok(None) => {
+                tracing::info!(sink = %self.uri, server = %name, version = %version, "connected to Neo4j");
+                Ok(())
+            }
+            Ok(Some(note)) => {
+                tracing::info!(sink = %self.uri, "{note}");
+                Ok(())
+            }
+            Err(refusal) => Err(anyhow!("sink {}: {refusal}", self.uri)),
+        }
+    }
+
+    /// Runs a schema change, within [`SCHEMA_TIMEOUT`].
+    fn run_schema(&self, statement: &str) -> Result<(), SinkError> {
+        self.block_within(SCHEMA_TIMEOUT, async { self.graph.run(neo4rs::query(statement)).await })
+    }
+
     /// Runs `work` on the sink's runtime, within the configured timeout.
     fn block<T>(&self, work: impl Future<Output = Result<T, neo4rs::Error>>) -> Result<T, SinkError> {
-        let timeout = self.settings.timeout();
+        self.block_within(self.settings.timeout(), work)
+    }
+
+    fn block_within<T>(&self, timeout: Duration, work: impl Future<Output = Result<T, neo4rs::Error>>) -> Result<T, SinkError> {
         self.runtime.block_on(async {
             match tokio::time::timeout(timeout, work).await {
                 Ok(result) => result.map_err(|e| classify(e, &self.uri)),
@@ -232,6 +268,42 @@ async fn single(txn: &mut Txn, query: Query) -> Result<neo4rs::Row, neo4rs::Erro
     Ok(row)
 }
 
+/// Whether the sink writes to a server that calls itself `name`, of
+/// `version` (empty where the server does not say: another that speaks Bolt).
+/// `Ok(Some(..))`: a note for the log.
+pub fn neo4j_support(name: &str, version: &str) -> Result<Option<String>, String> {
+    if name.is_empty() || version.is_empty() {
+        return Ok(Some("the server does not tell its version (`dbms.components()`): written to as Neo4j 5 would be; Projector is tested on ArcadeDB's Bolt and written for Neo4j 4.4 and 5.x".into()));
+    }
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else {
+        return Ok(Some(format!("{name} reports version `{version}`, which the sink cannot read; written to as Neo4j 5 would be")));
+    };
+    // Calendar versions (2025.01 and later) follow 5.26.
+    if (major, minor) < OLDEST_NEO4J {
+        return Err(format!(
+            "{name} {version} is older than {}.{}, the oldest the sink writes to (its uniqueness constraints need 4.4's syntax): upgrade the server",
+            OLDEST_NEO4J.0, OLDEST_NEO4J.1
+        ));
+    }
+    Ok(None)
+}
+
+/// What to do about a schema change that failed with `error`.
+fn schema_hint(error: &str, label: &str, key: &str) -> String {
+    if ["IndexAlreadyExists", "EquivalentSchemaRuleAlreadyExists", "already exists an index"].iter().any(|c| error.contains(c)) {
+        format!(
+            " (an index on {label}.{key} exists already, and a uniqueness constraint brings its own: drop that index, `DROP INDEX name`, with the name `SHOW INDEXES` gives, and start the host again)"
+        )
+    } else if error.contains("no answer within") || error.contains("TransactionTimedOut") {
+        format!(
+            " (building the constraint's index over the {label} nodes the graph holds took longer than allowed: create it yourself, `CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.{key} IS UNIQUE`, then start the host again)"
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// Whether the server's error `code` (with its `message`) says that the
 /// transaction itself cannot succeed, however often it is tried: an error in a
 /// statement (its syntax, its types, a constraint it breaks), a statement the
@@ -269,7 +341,15 @@ fn classify(error: neo4rs::Error, uri: &str) -> SinkError {
         | E::UnknownType(_) => true,
         _ => false,
     };
+    let follower = matches!(&error, E::Neo4j(e) if e.code() == "Neo.ClientError.Cluster.NotALeader");
     let error = anyhow::Error::new(error).context(format!("Neo4j at {uri}"));
+    let error = if follower {
+        error.context(
+            "the server is a follower of its cluster, and this driver does not route writes to the leader: connect to the leader (bolt://LEADER), or use Neo4j 5, whose servers route writes themselves (server-side routing, on by default); the lane waits and tries again",
+        )
+    } else {
+        error
+    };
     if rejected {
         SinkError::Rejected(error)
     } else {
@@ -285,8 +365,10 @@ impl Sink for Neo4jSink {
         unique.extend(scope.labels.iter().map(|(l, k)| (l.as_str(), k.as_str())));
         for (label, key) in unique {
             let (label_q, key_q) = (cypher::ident(label)?, cypher::ident(key)?);
-            self.run(neo4rs::query(&format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label_q}) REQUIRE n.{key_q} IS UNIQUE")))
-                .with_context(|| format!("cannot create the uniqueness constraint on {label}.{key}"))?;
+            if let Err(e) = self.run_schema(&format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label_q}) REQUIRE n.{key_q} IS UNIQUE")) {
+                let error = e.to_string();
+                return Err(anyhow!("cannot create the uniqueness constraint on {label}.{key}: {error}{}", schema_hint(&error, label, key)));
+            }
         }
         for (label, key) in &scope.labels {
             self.run(
@@ -385,8 +467,7 @@ impl Sink for Neo4jSink {
     fn take_lease(&self, claim: &Claim, renew: bool) -> Result<Taken, SinkError> {
         use std::sync::atomic::Ordering;
         if !self.lease_constraint.load(Ordering::Relaxed) {
-            let constraint = format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:`{LEASE}`) REQUIRE n.projection IS UNIQUE");
-            self.block(async { self.graph.run(neo4rs::query(&constraint)).await })?;
+            self.run_schema(&format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:`{LEASE}`) REQUIRE n.projection IS UNIQUE"))?;
             self.lease_constraint.store(true, Ordering::Relaxed);
         }
         self.block(async {
@@ -444,7 +525,27 @@ impl Sink for Neo4jSink {
 
 #[cfg(test)]
 mod tests {
-    use super::is_data_fault;
+    use super::{is_data_fault, neo4j_support, schema_hint};
+
+    #[test]
+    fn neo4j_older_than_4_4_is_refused_and_a_server_that_does_not_say_is_noted() {
+        for ok in ["4.4.41", "5.26.2", "2025.01.0", "5.0.0-drop04.0"] {
+            assert_eq!(neo4j_support("Neo4j Kernel", ok), Ok(None), "{ok}");
+        }
+        let old = neo4j_support("Neo4j Kernel", "4.3.23").unwrap_err();
+        assert!(old.contains("Neo4j Kernel 4.3.23 is older than 4.4"), "{old}");
+        assert!(neo4j_support("Neo4j Kernel", "3.5.35").is_err());
+        assert!(neo4j_support("", "").unwrap().unwrap().contains("does not tell its version"));
+    }
+
+    #[test]
+    fn a_constraint_that_meets_an_index_or_a_timeout_says_what_to_do() {
+        let index = "sink rejected the write: Neo4j at neo4j://db: Neo.ClientError.Schema.IndexAlreadyExists: There already exists an index (:Sentence {id}).";
+        assert!(schema_hint(index, "Sentence", "id").contains("DROP INDEX"), "{}", schema_hint(index, "Sentence", "id"));
+        let slow = "sink unavailable: neo4j://db: no answer within 600s";
+        assert!(schema_hint(slow, "Sentence", "id").contains("CREATE CONSTRAINT IF NOT EXISTS FOR (n:Sentence) REQUIRE n.id IS UNIQUE"));
+        assert_eq!(schema_hint("Neo.ClientError.Security.Forbidden", "Sentence", "id"), "");
+    }
 
     #[test]
     fn what_retrying_cannot_change_is_the_data_s_fault_and_the_rest_an_outage() {
