@@ -47,6 +47,26 @@ test: plugins
     trap 'tests/servers/bolt.sh stop' EXIT
     cargo test --release --workspace
 
+# Run the source and sink suites against real KurrentDB and Neo4j servers in Docker (tests/servers/live.compose.yaml; versions from KURRENTDB_IMAGE and NEO4J_IMAGE). `just test` needs neither
+test-live: plugins
+    #!/usr/bin/env bash
+    set -euo pipefail
+    compose="docker compose -f tests/servers/live.compose.yaml"
+    if ! command -v docker >/dev/null 2>&1 || ! docker compose version >/dev/null 2>&1; then
+        echo "just test-live needs Docker with its compose plugin (\`docker compose\`), and pulls ${KURRENTDB_IMAGE:-docker.kurrent.io/kurrent-latest/kurrentdb:latest} and ${NEO4J_IMAGE:-neo4j:5}; \`just test\` runs without them" >&2
+        exit 2
+    fi
+    if ! docker info >/dev/null 2>&1; then
+        echo "just test-live: the Docker daemon does not answer (\`docker info\` fails): start it, or give DOCKER_HOST" >&2
+        exit 2
+    fi
+    $compose up -d --wait
+    trap '$compose down -v' EXIT
+    export ESDB_CONNECTION_STRING='esdb://127.0.0.1:22113?tls=false'
+    export PROJECTOR_TEST_ESDB_RESTART="$compose restart kurrentdb"
+    export PROJECTOR_TEST_NEO4J_URI=bolt://127.0.0.1:27687 PROJECTOR_TEST_NEO4J_USER=neo4j PROJECTOR_TEST_NEO4J_PASSWORD=projector-live-test
+    cargo test --release -p projector --test e2e -- sources neo4j
+
 # Run the tests whose guarantees involve time (deadlines, retries, stops, swaps) again with one core kept busy by another process: a guarantee must not depend on an idle machine
 test-under-load: plugins
     #!/usr/bin/env bash

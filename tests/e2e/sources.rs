@@ -6,7 +6,8 @@
 //! when `ESDB_CONNECTION_STRING` names one (each run writes streams of its own,
 //! so a server with other data will do). The reconnect case restarts the
 //! server with the command in `PROJECTOR_TEST_ESDB_RESTART` (e.g. `docker
-//! restart esdb`). What cannot run says so on stderr.
+//! restart esdb`); `just test-live` sets both for a server in Docker. What
+//! cannot run says so on stderr.
 
 use std::time::{Duration, Instant};
 
@@ -294,4 +295,46 @@ fn an_unreachable_or_misnamed_server_is_a_clear_error_and_writes_nothing() {
     let password = try_with("esdb://admin:secret@127.0.0.1:1?tls=false", None, &["run", "--quiet"]);
     assert!(password.contains("esdb://admin:***@127.0.0.1:1") && !password.contains("secret"), "{password}");
     assert!(!ws.path("graph.db").exists() || ws.graph().stats().unwrap().nodes.is_empty(), "nothing was written");
+}
+
+/// A persistent subscription's side of the server, which only a real server
+/// has: an event the host parks is parked on the server, and the server's
+/// replay of its parked stream (links to the parked events) brings the event
+/// itself back, at its own position, settled by the link.
+#[test]
+fn a_group_replays_a_parked_event_as_the_event_itself_at_its_own_position() {
+    use projector::source::esdb::persistent::{replay_parked, GroupSource};
+    use projector::source::settle::{Settled, Settlement};
+    let Some(target) = targets("persistent subscription replay").into_iter().find(|t| t.name == "esdb") else { return };
+    let run = run_id();
+    let event_type = format!("Grouped{run}");
+    let stream = format!("Conf{run}-group");
+    write(&target, &(0..3).map(|n| new(&stream, &event_type, n)).collect::<Vec<_>>());
+    let interest = Interest { projections: vec![Wants { event_types: vec![event_type.clone()], stream_prefixes: vec![] }] };
+    let group = format!("conformance-{run}");
+    let mut group_source = GroupSource::open(&target.url, &group, &interest).unwrap();
+    let settler = group_source.settler().expect("a group settles");
+    let settle = |event: &Event, settlement: Settlement| {
+        settler.send(Settled { position: event.position, settlement: Settlement::Dispatched(1) }).unwrap();
+        settler.send(Settled { position: event.position, settlement }).unwrap();
+    };
+    let delivered = wait_for(&mut group_source, 0, &run, 3);
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    settle(&delivered[0], Settlement::Done);
+    settle(&delivered[1], Settlement::Parked("parked by the conformance suite".into()));
+    settle(&delivered[2], Settlement::Done);
+    // The server writes the parked stream on its own time: replay until it comes.
+    let started = Instant::now();
+    let again = loop {
+        assert!(started.elapsed() < PATIENCE, "the parked event did not come back within {PATIENCE:?}");
+        replay_parked(&target.url, &group).unwrap();
+        let events: Vec<Event> = group_source.read(0, 10).unwrap().into_iter().filter(|e| e.stream.contains(&run)).collect();
+        if !events.is_empty() {
+            break events;
+        }
+    };
+    assert_eq!(again.len(), 1, "only the parked event comes back: {again:?}");
+    let (back, parked) = (&again[0], &delivered[1]);
+    assert_eq!((&back.id, &back.event_type, back.position, &back.data), (&parked.id, &parked.event_type, parked.position, &parked.data));
+    settle(back, Settlement::Done);
 }
