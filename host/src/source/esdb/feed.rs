@@ -42,7 +42,8 @@ pub fn next_item(runtime: &tokio::runtime::Runtime, items: &mut Behind, got: usi
         Ok(item) => Ok(Some(item)),
         Err(TryRecvError::Disconnected) => Err(()),
         Err(TryRecvError::Empty) if got > 0 || std::time::Instant::now() >= deadline => Ok(None),
-        Err(TryRecvError::Empty) => match runtime.block_on(tokio::time::timeout_at(deadline.into(), items.recv())) {
+        // The timer is made inside the runtime: made outside, it panics.
+        Err(TryRecvError::Empty) => match runtime.block_on(async { tokio::time::timeout_at(deadline.into(), items.recv()).await }) {
             Ok(Some(item)) => Ok(Some(item)),
             Ok(None) => Err(()),
             Err(_) => Ok(None),
@@ -59,7 +60,7 @@ pub fn backoff(failures: u32) -> Duration {
 /// How long a subscription may send nothing before the feed looks whether
 /// anything it wants is left to read (servers before 23.10 do not say when a
 /// subscription has caught up).
-pub const QUIET: Duration = Duration::from_secs(1);
+pub const QUIET: Duration = Duration::from_millis(250);
 /// The most records such a look reads back from the end of `$all`.
 pub const PROBE_LIMIT: usize = 4096;
 
@@ -200,20 +201,27 @@ async fn resolve(client: &Client, start: Start) -> eventstore::Result<StreamPosi
 }
 
 /// Whether no record the filter takes lies after `passed` (the end of `$all`
-/// read backwards, at most [`PROBE_LIMIT`] records).
+/// read backwards, at most [`PROBE_LIMIT`] records). Not where more records
+/// than that lie after it: the server is still reading them, and its
+/// checkpoints (every 32 records considered) move `passed` on until the rest
+/// is within reach.
 async fn nothing_left(client: &Client, filter: &ServerFilter, passed: Option<Position>) -> eventstore::Result<bool> {
     let options = ReadAllOptions::default().position(StreamPosition::End).backwards().max_count(PROBE_LIMIT);
     let mut read = client.read_all(&options).await?;
     let mut tail = Vec::new();
+    let mut whole = false;
     while let Some(item) = read.next_read_event().await? {
         let ReadEvent::Event(e) = item else { continue };
         let r = e.get_original_event();
         tail.push(Record { position: r.position, stream: r.stream_id.clone(), event_type: r.event_type.clone() });
         if filter.takes(&r.stream_id, &r.event_type) || passed.is_some_and(|p| !after(r.position, p)) {
+            whole = true;
             break;
         }
     }
-    Ok(nothing_taken_after(filter, passed, &tail))
+    // Read to the start of the log, or to `passed`, or up to a record the filter takes.
+    whole |= tail.len() < PROBE_LIMIT;
+    Ok(whole && nothing_taken_after(filter, passed, &tail))
 }
 
 /// A record of `$all`, as far as the feed looks at it.

@@ -151,9 +151,7 @@ pub fn record_stream(group: &str) -> String {
 /// group's filter, so events a new subscription adds would never come).
 /// `Ok(Some(..))`: a warning, where the filter it was created with is not known.
 pub fn check_group(group: &str, strategy: Option<&str>, recorded: Option<&str>, wanted: &str) -> Result<Option<String>, String> {
-    let delete = format!(
-        "delete the group (the server's UI, or `DeletePersistentSubscriptionToAll`) and start the host again: it creates the group anew from the start of $all, and the guards skip what the read model holds"
-    );
+    let delete = "delete the group (the server's UI, or `DeletePersistentSubscriptionToAll`) and start the host again: it creates the group anew from the start of $all, and the guards skip what the read model holds";
     if let Some(strategy) = strategy.filter(|s| *s != "Pinned") {
         return Err(format!(
             "group `{group}` exists with consumer strategy {strategy}; Projector needs Pinned, so that the events of one stream go to one host in order: update the group to Pinned, or {delete}"

@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use anyhow::{anyhow, Context, Result};
-use eventstore::{AppendToStreamOptions, EventData};
+use eventstore::{AppendToStreamOptions, BatchAppendOptions, EventData};
 
 use super::{position, Connection};
 use crate::source::import::{ImportSession, Imported};
@@ -73,7 +73,18 @@ impl Writer for Connection {
     /// Appends in order; each append is atomic, the whole batch is not (as
     /// EventStoreDB appends to one stream at a time). `expected` applies to
     /// the first append.
+    ///
+    /// The appends go on one batch-append stream where the server has it
+    /// (21.10 and later): each `Append` call is a request of its own, whose
+    /// messages the client sends in several small writes that wait on the
+    /// server's delayed acknowledgement (about 40 ms each on Linux), which
+    /// made an import of interleaved streams write some 25 appends a second.
     fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>> {
+        let appender = match self.runtime.block_on(self.client.batch_append(&BatchAppendOptions::default())) {
+            Ok(appender) => Some(appender),
+            Err(eventstore::Error::UnsupportedFeature) => None,
+            Err(e) => return Err(anyhow!("cannot open an append stream on {}: {e}", self.server)),
+        };
         let mut last = None;
         for (n, run) in appends(events, size).into_iter().enumerate() {
             let batch = &events[run.clone()];
@@ -84,11 +95,17 @@ impl Writer for Connection {
             let expected = if n == 0 { expected } else { ExpectedRevision::Any };
             let options = AppendToStreamOptions::default().expected_revision(expected_revision(expected));
             let stream = batch[0].stream.as_str();
-            let written = self
-                .runtime
-                .block_on(self.client.append_to_stream(stream, &options, data))
-                .map_err(|e| anyhow!("cannot append {} events to stream {stream} on {}: {e}", batch.len(), self.server))?;
-            last = written_at(written.position).map_err(|why| anyhow!("stream {stream}: {why}"))?.or(last);
+            let count = data.len();
+            let written = match &appender {
+                Some(appender) => self.runtime.block_on(appender.append_to_stream(stream, expected_revision(expected), data)).map(|w| w.current_position()),
+                None => self.runtime.block_on(self.client.append_to_stream(stream, &options, data)).map(|w| Some(w.position)),
+            };
+            let written = written.map_err(|e| anyhow!("cannot append {count} events to stream {stream} on {}: {e}", self.server))?;
+            let at = match written {
+                Some(p) => written_at(p).map_err(|why| anyhow!("stream {stream}: {why}"))?,
+                None => None,
+            };
+            last = at.or(last);
         }
         Ok(last)
     }
