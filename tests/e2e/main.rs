@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod appends;
 mod cache;
+mod esdb;
 mod import;
 mod interview;
 mod isolation;

@@ -2,8 +2,9 @@
 //! rely on it: global order, resume from a checkpoint (inside an append too),
 //! server-side filters that lose nothing, a live tail, and reconnection.
 //!
-//! It runs against the embedded log always, and against EventStoreDB/KurrentDB
-//! when `ESDB_CONNECTION_STRING` names one (each run writes streams of its own,
+//! It runs against the embedded log and against the EventStoreDB stand-in
+//! (`tests/servers/esdb-standin`, as a 22.10 and as a 24.10 server) always, and
+//! against EventStoreDB/KurrentDB when `ESDB_CONNECTION_STRING` names one (each run writes streams of its own,
 //! so a server with other data will do). The reconnect case restarts the
 //! server with the command in `PROJECTOR_TEST_ESDB_RESTART` (e.g. `docker
 //! restart esdb`); `just test-live` sets both for a server in Docker. What
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 use projector::source::{self, ExpectedRevision, Interest, NewEvent, Source, Wants};
 use projector::Event;
 use serde_json::json;
+
+use esdb_standin::{StandIn, Version};
 
 use crate::support::skipped;
 
@@ -26,9 +29,34 @@ struct Target {
     url: String,
     /// Whether the source filters on its server (the embedded log filters nothing).
     filters_on_server: bool,
-    /// A command that restarts the server, for the reconnect case.
-    restart: Option<String>,
+    /// How to restart the server, for the reconnect case.
+    restart: Option<Restart>,
     _dir: Option<tempfile::TempDir>,
+}
+
+enum Restart {
+    /// A command (e.g. `docker restart esdb`).
+    Command(String),
+    /// The stand-in, restarted in place.
+    StandIn(std::sync::Mutex<StandIn>),
+}
+
+impl Restart {
+    fn run(&self) {
+        match self {
+            Restart::Command(command) => {
+                let status = std::process::Command::new("sh").args(["-c", command]).status().unwrap();
+                assert!(status.success(), "`{command}` failed");
+            }
+            Restart::StandIn(standin) => standin.lock().unwrap().restart().unwrap(),
+        }
+    }
+}
+
+/// A stand-in for an EventStoreDB server of `version` (see `tests/servers/esdb-standin`).
+fn standin(name: &'static str, version: Version) -> Target {
+    let standin = StandIn::start(version).unwrap();
+    Target { name, url: standin.url(), filters_on_server: true, restart: Some(Restart::StandIn(std::sync::Mutex::new(standin))), _dir: None }
 }
 
 fn targets(case: &str) -> Vec<Target> {
@@ -40,12 +68,16 @@ fn targets(case: &str) -> Vec<Target> {
         restart: None,
         _dir: Some(dir),
     }];
+    // Servers up to 23.10 and from 24.2 on differ where a subscription starts
+    // and in whether it says it has caught up.
+    targets.push(standin("esdb-standin-22.10", Version::V22_10));
+    targets.push(standin("esdb-standin-24.10", Version::V24_10));
     match std::env::var("ESDB_CONNECTION_STRING") {
         Ok(url) if !url.trim().is_empty() => targets.push(Target {
             name: "esdb",
             url,
             filters_on_server: true,
-            restart: std::env::var("PROJECTOR_TEST_ESDB_RESTART").ok().filter(|c| !c.trim().is_empty()),
+            restart: std::env::var("PROJECTOR_TEST_ESDB_RESTART").ok().filter(|c| !c.trim().is_empty()).map(Restart::Command),
             _dir: None,
         }),
         _ => skipped(
@@ -164,10 +196,13 @@ fn a_source_resumes_at_any_checkpoint_even_inside_an_append() {
             write(&target, &append);
         }
         let all = drain(everything(&target.url).as_mut(), start + 1, &run);
-        // Every checkpoint a host can hold: an event not yet handled, or one past the last handled.
+        // Every checkpoint a host can hold: an event not yet handled, or one past
+        // the last handled. One source reads from each in turn: it subscribes
+        // again for each, as a host's source does when its reader moves.
+        let mut source = everything(&target.url);
         for (k, event) in all.iter().enumerate() {
             for (from, expected) in [(event.position, &all[k..]), (event.position + 1, &all[k + 1..])] {
-                let resumed = drain(everything(&target.url).as_mut(), from, &run);
+                let resumed = drain(source.as_mut(), from, &run);
                 assert_eq!(seen(&resumed), seen(expected), "{}: resuming from {from} (event {k})", target.name);
             }
         }
@@ -248,8 +283,7 @@ fn a_source_reads_on_after_its_server_restarts() {
         let start = write(&target, &[new(&format!("Conf{run}-start"), "Marker", 0)]);
         let mut source = everything(&target.url);
         assert!(drain(source.as_mut(), start + 1, &run).is_empty());
-        let status = std::process::Command::new("sh").args(["-c", restart]).status().unwrap();
-        assert!(status.success(), "`{restart}` failed");
+        restart.run();
         let later: Vec<NewEvent> = (1..=3).map(|n| new(&format!("Conf{run}-after"), "Counted", n)).collect();
         let started = Instant::now();
         while source::open_writer(&target.url).and_then(|mut w| w.write(&later, ExpectedRevision::Any)).is_err() {
@@ -297,19 +331,27 @@ fn an_unreachable_or_misnamed_server_is_a_clear_error_and_writes_nothing() {
     assert!(!ws.path("graph.db").exists() || ws.graph().stats().unwrap().nodes.is_empty(), "nothing was written");
 }
 
-/// A persistent subscription's side of the server, which only a real server
-/// has: an event the host parks is parked on the server, and the server's
-/// replay of its parked stream (links to the parked events) brings the event
-/// itself back, at its own position, settled by the link.
+/// A persistent subscription's side of the server: an event the host parks is
+/// parked on the server, and the server's replay of its parked stream (links
+/// to the parked events, sent with the event's own positions by 21.x, none by
+/// 22.x and 23.x, the link's by 24.x) brings the event itself back, at its own
+/// position, settled by the link.
 #[test]
 fn a_group_replays_a_parked_event_as_the_event_itself_at_its_own_position() {
+    let mut servers: Vec<Target> = targets("persistent subscription replay").into_iter().filter(|t| t.name != "embedded").collect();
+    servers.push(standin("esdb-standin-21.10", Version { major: 21, minor: 10 }));
+    for target in servers {
+        replay_parked_case(&target);
+    }
+}
+
+fn replay_parked_case(target: &Target) {
     use projector::source::esdb::persistent::{replay_parked, GroupSource};
     use projector::source::settle::{Settled, Settlement};
-    let Some(target) = targets("persistent subscription replay").into_iter().find(|t| t.name == "esdb") else { return };
     let run = run_id();
     let event_type = format!("Grouped{run}");
     let stream = format!("Conf{run}-group");
-    write(&target, &(0..3).map(|n| new(&stream, &event_type, n)).collect::<Vec<_>>());
+    write(target, &(0..3).map(|n| new(&stream, &event_type, n)).collect::<Vec<_>>());
     let interest = Interest { projections: vec![Wants { event_types: vec![event_type.clone()], stream_prefixes: vec![] }] };
     let group = format!("conformance-{run}");
     let mut group_source = GroupSource::open(&target.url, &group, &interest).unwrap();
@@ -319,22 +361,35 @@ fn a_group_replays_a_parked_event_as_the_event_itself_at_its_own_position() {
         settler.send(Settled { position: event.position, settlement }).unwrap();
     };
     let delivered = wait_for(&mut group_source, 0, &run, 3);
-    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    assert_eq!(delivered.len(), 3, "{}: {delivered:?}", target.name);
     settle(&delivered[0], Settlement::Done);
     settle(&delivered[1], Settlement::Parked("parked by the conformance suite".into()));
     settle(&delivered[2], Settlement::Done);
     // The server writes the parked stream on its own time: replay until it comes.
     let started = Instant::now();
     let again = loop {
-        assert!(started.elapsed() < PATIENCE, "the parked event did not come back within {PATIENCE:?}");
+        assert!(started.elapsed() < PATIENCE, "{}: the parked event did not come back within {PATIENCE:?}", target.name);
         replay_parked(&target.url, &group).unwrap();
         let events: Vec<Event> = group_source.read(0, 10).unwrap().into_iter().filter(|e| e.stream.contains(&run)).collect();
         if !events.is_empty() {
             break events;
         }
     };
-    assert_eq!(again.len(), 1, "only the parked event comes back: {again:?}");
+    assert_eq!(again.len(), 1, "{}: only the parked event comes back: {again:?}", target.name);
     let (back, parked) = (&again[0], &delivered[1]);
-    assert_eq!((&back.id, &back.event_type, back.position, &back.data), (&parked.id, &parked.event_type, parked.position, &parked.data));
+    assert_eq!(
+        (&back.id, &back.event_type, back.position, &back.data),
+        (&parked.id, &parked.event_type, parked.position, &parked.data),
+        "{}",
+        target.name
+    );
     settle(back, Settlement::Done);
+    drop(group_source);
+
+    // The group keeps the filter it was created with: a projection that now
+    // wants another type is refused, by name, rather than never get it.
+    let wider = Interest { projections: vec![Wants { event_types: vec![event_type.clone(), format!("Other{run}")], stream_prefixes: vec![] }] };
+    let refused = GroupSource::open(&target.url, &group, &wider).err().expect("a group with another filter is refused").to_string();
+    assert!(refused.contains(&format!("group `{group}` was created with the filter")), "{}: {refused}", target.name);
+    assert!(GroupSource::open(&target.url, &group, &interest).is_ok(), "{}: the same filter joins the group", target.name);
 }
