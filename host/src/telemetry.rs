@@ -1,14 +1,21 @@
 //! Logging: `tracing` to standard error, filtered by `PROJECTOR_LOG` (e.g.
 //! `PROJECTOR_LOG=debug` or `PROJECTOR_LOG=projector=debug`), `info` by default
 //! (the Neo4j driver's own chatter from `warn`; the EventStoreDB client's none,
-//! since the source reports its errors itself with more context).
+//! since the source reports its errors itself with more context). A filter
+//! that does not name the EventStoreDB client keeps it at `error`: when a
+//! server ends a subscription cleanly, the client warns in a loop without end.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 pub fn init(default_level: &str) {
-    let filter = EnvFilter::try_from_env("PROJECTOR_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{default_level},neo4rs=warn,eventstore=off")));
+    let asked = std::env::var("PROJECTOR_LOG").ok().filter(|f| !f.trim().is_empty());
+    let filter = match asked {
+        Some(asked) if asked.contains("eventstore") => EnvFilter::new(asked),
+        Some(asked) => EnvFilter::new(format!("{asked},eventstore=error")),
+        None => EnvFilter::new(format!("{default_level},neo4rs=warn,eventstore=off")),
+    };
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)

@@ -64,3 +64,24 @@ fn a_server_older_than_21_10_is_refused_with_its_version_named() {
     assert!(!out.status.success());
     assert!(stderr.contains("EventStoreDB 20.10 is older than 21.10") && stderr.contains("upgrade the server"), "{stderr}");
 }
+
+/// A subscription stream the server ends cleanly makes the client read the
+/// ended stream again and again without yielding, which holds the source's
+/// runtime: the host says so and stops, rather than wait for events forever.
+#[test]
+fn a_subscription_the_server_ends_cleanly_stops_the_host_with_the_reason() {
+    let standin = StandIn::start(Version::V24_10).unwrap();
+    let mut ws = Workspace::new(&PLUGINS);
+    ws.config.source = standin.url();
+    import_sample(&ws);
+    standin.log.end_subscriptions();
+    let started = std::time::Instant::now();
+    let child = ws.command(&["run", "--follow"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = crate::support::Reaped(child);
+    crate::support::wait_until("the host stops", Duration::from_secs(60), || child.0.try_wait().unwrap().is_some());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!child.0.wait().unwrap().success(), "{stderr}");
+    assert!(stderr.contains("has run none of its tasks") && stderr.contains("restart the host"), "{stderr}");
+    eprintln!("the host stopped {:?} after it started", started.elapsed());
+}

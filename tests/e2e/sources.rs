@@ -209,6 +209,32 @@ fn a_source_resumes_at_any_checkpoint_even_inside_an_append() {
     }
 }
 
+/// A checkpoint's event may be gone from the log (scavenged after a
+/// `$maxAge`, a truncation): a server up to 23.10 would then skip the event
+/// after it, were the subscription started at the position of the one gone.
+#[test]
+fn a_source_resumes_after_a_checkpoint_whose_event_was_scavenged() {
+    for version in [Version::V22_10, Version::V24_10] {
+        let mut target = standin("esdb-standin", version);
+        let run = run_id();
+        let start = write(&target, &[new(&format!("Conf{run}-start"), "Marker", 0)]);
+        // One append: the record after the first event is the second event.
+        write(&target, &(1..=3).map(|n| new(&format!("Conf{run}-s"), "Counted", n)).collect::<Vec<_>>());
+        let all = drain(everything(&target.url).as_mut(), start + 1, &run);
+        assert_eq!(all.len(), 3, "{version}");
+        let Some(Restart::StandIn(standin)) = &mut target.restart else { unreachable!() };
+        let gone = esdb_standin_position(all[0].position);
+        standin.get_mut().unwrap().log.scavenge(gone);
+        let resumed = drain(everything(&target.url).as_mut(), all[0].position + 1, &run);
+        assert_eq!(seen(&resumed), seen(&all[1..]), "{version}: resuming after the scavenged event");
+    }
+}
+
+/// The stand-in's record offset of a host position (a self-committed record's).
+fn esdb_standin_position(host: u64) -> u64 {
+    projector::source::esdb::position::to_esdb(host).commit
+}
+
 #[test]
 fn a_filtered_source_loses_no_event_a_projection_wants() {
     for target in targets("filters") {

@@ -18,7 +18,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long the runtime may show nothing before the source stops: its one
 /// thread is held by a task that never yields (the client does that when a
 /// server ends a subscription cleanly), so no event would come again.
-pub const STALL: Duration = Duration::from_secs(30);
+pub const STALL: Duration = Duration::from_secs(10);
 /// The oldest servers the source reads: 21.10 brought persistent
 /// subscriptions to `$all`; the differences of servers up to 23.10 (where a
 /// subscription starts, no word when it has caught up) are handled.
@@ -28,7 +28,10 @@ pub struct Connection {
     /// The connection string without its password, for logs and errors.
     pub server: String,
     pub client: Client,
-    pub runtime: tokio::runtime::Runtime,
+    /// What the client was made from, to make it anew.
+    pub settings: ClientSettings,
+    /// Taken only when the connection closes ([`Drop`]).
+    runtime: Option<tokio::runtime::Runtime>,
     /// Milliseconds since `started` at the runtime's last heartbeat.
     beat: Arc<AtomicU64>,
     started: Instant,
@@ -50,7 +53,7 @@ impl Connection {
             .enable_all()
             .build()
             .context("cannot start the EventStoreDB client's runtime")?;
-        let client = Client::with_runtime_handle(runtime.handle().clone(), settings)
+        let client = Client::with_runtime_handle(runtime.handle().clone(), settings.clone())
             .map_err(|e| anyhow!("cannot make a client for {server}: {e}"))?;
         let (beat, started) = (Arc::new(AtomicU64::new(0)), Instant::now());
         let heart = beat.clone();
@@ -60,23 +63,28 @@ impl Connection {
                 heart.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         });
-        let connection = Self { server, client, runtime, beat, started };
+        let connection = Self { server, client, settings, runtime: Some(runtime), beat, started };
         connection.last_position().with_context(|| {
             format!(
                 "cannot reach EventStoreDB/KurrentDB at {}: is it running? (a local one: `docker run -d -p 2113:2113 docker.kurrent.io/kurrent-latest/kurrentdb --insecure`, then `esdb://localhost:2113?tls=false`)",
                 connection.server
             )
         })?;
-        let info = connection.runtime.block_on(connection.client.server_info());
+        let info = connection.runtime().block_on(connection.client.server_info());
         let version = info.map(|i| i.version()).map_err(|e| anyhow!("cannot ask {} for its version: {e}", connection.server))?;
         supported((version.major(), version.minor(), version.patch())).map_err(|why| anyhow!("source {}: {why}", connection.server))?;
         tracing::info!(server = %connection.server, version = %version, "connected to EventStoreDB/KurrentDB");
         Ok(connection)
     }
 
+    /// The runtime the client runs on.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("taken only on drop")
+    }
+
     /// The position of the last record in `$all`, `None` for an empty log.
     pub fn last_position(&self) -> Result<Option<Position>> {
-        match self.runtime.block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, last_position(&self.client)).await }) {
+        match self.runtime().block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, last_position(&self.client)).await }) {
             Ok(result) => Ok(result?),
             Err(_) => bail!("no answer within {CONNECT_TIMEOUT:?}"),
         }
@@ -93,6 +101,16 @@ impl Connection {
             );
         }
         Ok(())
+    }
+}
+
+impl Drop for Connection {
+    /// Stops the runtime without waiting for its threads: one held by a task
+    /// that never yields ([`STALL`]) would hold the host's exit too.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

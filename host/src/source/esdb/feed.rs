@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use eventstore::{Client, Position, ReadAllOptions, ReadEvent, StreamPosition, SubscribeToAllOptions, SubscriptionEvent};
+use eventstore::{Client, ClientSettings, Position, ReadAllOptions, ReadEvent, StreamPosition, SubscribeToAllOptions, SubscriptionEvent};
 
 use super::ahead::{Ahead, Behind};
-use super::connection::last_position;
+use super::connection::{last_position, Connection};
 use super::filter::ServerFilter;
 use super::mapping::{self, Mapped, Skip};
 use super::position::Start;
@@ -33,21 +33,29 @@ pub enum Item {
     Fatal(String),
 }
 
+/// How long a waiting read sleeps between two looks at the queue.
+pub const WAIT_SLICE: Duration = Duration::from_millis(2);
+
 /// The next item for a read that has `got` events so far: one already
 /// waiting, or, while it has none, one that comes before `deadline`. `None`:
-/// the read is done. An error: the feed has ended.
-pub fn next_item(runtime: &tokio::runtime::Runtime, items: &mut Behind, got: usize, deadline: std::time::Instant) -> Result<Option<Item>, ()> {
+/// the read is done. An error: the feed has ended, or the client's runtime
+/// has stopped ([`Connection::check_running`]).
+///
+/// The read waits on the host's side, in short sleeps, and not on the
+/// client's runtime: a thread that blocks on a runtime does not drive its
+/// timers, so a runtime whose one thread is held would hold the read too.
+pub fn next_item(connection: &Connection, items: &mut Behind, got: usize, deadline: std::time::Instant) -> anyhow::Result<Option<Item>> {
     use tokio::sync::mpsc::error::TryRecvError;
-    match items.try_recv() {
-        Ok(item) => Ok(Some(item)),
-        Err(TryRecvError::Disconnected) => Err(()),
-        Err(TryRecvError::Empty) if got > 0 || std::time::Instant::now() >= deadline => Ok(None),
-        // The timer is made inside the runtime: made outside, it panics.
-        Err(TryRecvError::Empty) => match runtime.block_on(async { tokio::time::timeout_at(deadline.into(), items.recv()).await }) {
-            Ok(Some(item)) => Ok(Some(item)),
-            Ok(None) => Err(()),
-            Err(_) => Ok(None),
-        },
+    loop {
+        match items.try_recv() {
+            Ok(item) => return Ok(Some(item)),
+            Err(TryRecvError::Disconnected) => anyhow::bail!("the subscription to {} ended", connection.server),
+            Err(TryRecvError::Empty) if got > 0 || std::time::Instant::now() >= deadline => return Ok(None),
+            Err(TryRecvError::Empty) => {
+                connection.check_running()?;
+                std::thread::sleep(WAIT_SLICE.min(deadline.saturating_duration_since(std::time::Instant::now())));
+            }
+        }
     }
 }
 
@@ -72,7 +80,12 @@ pub const PROBE_LIMIT: usize = 4096;
 /// record the filter takes between the end of `$all` and what the subscription
 /// has passed ([`nothing_left`]): older servers send no word at the end of a
 /// catch-up, and the last record is often a system one the filter leaves out.
-pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, server: String) {
+///
+/// An outage is waited out; what waiting cannot change (access denied, a
+/// checkpoint past the end of `$all`) stops the source with the reason, and a
+/// client whose connection has closed for good is made anew from `settings`.
+pub async fn run(mut client: Client, settings: ClientSettings, filter: ServerFilter, from: u64, to: Ahead, server: String) {
+    let start = super::position::start_for(from);
     let mut failures = 0;
     // Where the subscription stands: a real record's position, or the start.
     let mut at: Option<StreamPosition<Position>> = None;
@@ -92,11 +105,18 @@ pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, 
             Ok::<_, eventstore::Error>(())
         };
         if let Err(error) = prepared.await {
+            if !recover(&error, &mut client, &settings, &to).await {
+                return;
+            }
             failures += 1;
             tracing::warn!(%server, error = %error, retry_in = ?backoff(failures), "cannot reach EventStoreDB to subscribe; trying again");
             continue;
         }
         let head = head.flatten();
+        if let Some(beyond) = beyond_the_end(from, head) {
+            let _ = to.send(Item::Fatal(beyond)).await;
+            return;
+        }
         let reached = |p: Position| head.is_none_or(|h| !after(h, p));
         if !caught_up && head.is_none() {
             caught_up = true;
@@ -106,6 +126,8 @@ pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, 
         }
         let options = SubscribeToAllOptions::default().position(at.expect("resolved above")).filter(filter.build());
         let (mut delivered, pump) = pump(client.subscribe_to_all(&options).await);
+        // Aborted with the feed, too: an idle subscription would outlive it.
+        let pump = AbortOnDrop(pump);
         // The last position the subscription passed (an event's or a checkpoint's).
         let mut passed = match at {
             Some(StreamPosition::Position(p)) => Some(p),
@@ -118,13 +140,13 @@ pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, 
                     match nothing_left(&client, &filter, passed).await {
                         Ok(true) => Some(Ok(SubscriptionEvent::CaughtUp)),
                         Ok(false) => continue,
-                        Err(error) => break error.to_string(),
+                        Err(error) => break error,
                     }
                 }
             };
             let mut at_head = false;
             let item = match next {
-                None => break "the subscription ended".to_owned(),
+                None => break eventstore::Error::IllegalStateError("the subscription ended".into()),
                 Some(Ok(SubscriptionEvent::EventAppeared(resolved))) => {
                     let record = resolved.get_original_event();
                     failures = 0;
@@ -154,13 +176,24 @@ pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, 
             caught_up |= matches!(item, Item::CaughtUp) || at_head;
             let fatal = matches!(item, Item::Fatal(_));
             if !to.send(item).await || fatal || (at_head && !to.send(Item::CaughtUp).await) {
-                pump.abort();
                 return;
             }
         };
-        pump.abort();
+        drop(pump);
+        if !recover(&dropped, &mut client, &settings, &to).await {
+            return;
+        }
         failures += 1;
         tracing::warn!(%server, error = %dropped, retry_in = ?backoff(failures), "EventStoreDB subscription dropped; resubscribing after the last event read");
+    }
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -170,11 +203,11 @@ pub async fn run(client: Client, filter: ServerFilter, start: Start, to: Ahead, 
 /// report a clean end of the server's stream: it reads the ended stream again
 /// and again without yielding, which stops every task of the source's
 /// runtime; the reader's watchdog ([`super::reader`]) says so and stops the source.
-fn pump(mut subscription: eventstore::Subscription) -> (tokio::sync::mpsc::Receiver<Result<SubscriptionEvent, String>>, tokio::task::JoinHandle<()>) {
+fn pump(mut subscription: eventstore::Subscription) -> (tokio::sync::mpsc::Receiver<eventstore::Result<SubscriptionEvent>>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(async move {
         loop {
-            let next = subscription.next_subscription_event().await.map_err(|e| e.to_string());
+            let next = subscription.next_subscription_event().await;
             let failed = next.is_err();
             if tx.send(next).await.is_err() || failed {
                 return;
@@ -184,19 +217,74 @@ fn pump(mut subscription: eventstore::Subscription) -> (tokio::sync::mpsc::Recei
     (rx, task)
 }
 
-/// The position a subscription from `start` is given: a real record's.
+/// What becomes of the feed after `error`: `false` when it must stop (the
+/// reader has been told why, or has gone); a client whose connection has
+/// closed for good is made anew.
+async fn recover(error: &eventstore::Error, client: &mut Client, settings: &ClientSettings, to: &Ahead) -> bool {
+    match error {
+        eventstore::Error::AccessDenied => {
+            let why = "EventStoreDB denies access to $all: give the connection string a user who may read it (e.g. esdb://USER:PASSWORD@HOST:2113)";
+            let _ = to.send(Item::Fatal(why.into())).await;
+            false
+        }
+        eventstore::Error::ConnectionClosed => match Client::with_runtime_handle(tokio::runtime::Handle::current(), settings.clone()) {
+            Ok(fresh) => {
+                *client = fresh;
+                true
+            }
+            Err(e) => {
+                let _ = to.send(Item::Fatal(format!("cannot make a new client: {e}"))).await;
+                false
+            }
+        },
+        _ => true,
+    }
+}
+
+/// Why a subscription from checkpoint `from` cannot be right, where `$all`
+/// ends at `head`: a checkpoint past its end means the store is not the one
+/// the read model was built from (replaced, or restored from an older backup).
+pub fn beyond_the_end(from: u64, head: Option<Position>) -> Option<String> {
+    let end = match head {
+        Some(h) => super::position::to_host(h).ok()? + 1,
+        None => 0,
+    };
+    (from > end).then(|| {
+        format!(
+            "the checkpoint {from} lies beyond the end of $all ({end}): this store is not the one the read model was built from (replaced, or restored from an older backup); point the host at that store, or rebuild the read model from this one into an empty sink"
+        )
+    })
+}
+
+/// The position a subscription from `start` is given: a real record's, so
+/// that servers of every version start right after it.
 async fn resolve(client: &Client, start: Start) -> eventstore::Result<StreamPosition<Position>> {
     Ok(match start {
         Start::Beginning => StreamPosition::Start,
-        Start::After(p) => StreamPosition::Position(p),
-        Start::AfterTheRecordBefore(p) => {
-            let options = ReadAllOptions::default().position(StreamPosition::Position(p)).backwards().max_count(1);
+        Start::After(p) => {
+            // The record there may be gone (scavenged, truncated): then a server
+            // up to 23.10 would skip the next one instead. Start after the
+            // record before the first one left.
+            let options = ReadAllOptions::default().position(StreamPosition::Position(p)).max_count(1);
             let mut read = client.read_all(&options).await?;
             match read.next_read_event().await? {
-                Some(ReadEvent::Event(before)) => StreamPosition::Position(before.get_original_event().position),
-                _ => StreamPosition::Start,
+                Some(ReadEvent::Event(first)) if first.get_original_event().position != p => {
+                    record_before(client, first.get_original_event().position).await?
+                }
+                _ => StreamPosition::Position(p),
             }
         }
+        Start::AfterTheRecordBefore(p) => record_before(client, p).await?,
+    })
+}
+
+/// The record before `p` in `$all`, or the start of the log.
+async fn record_before(client: &Client, p: Position) -> eventstore::Result<StreamPosition<Position>> {
+    let options = ReadAllOptions::default().position(StreamPosition::Position(p)).backwards().max_count(1);
+    let mut read = client.read_all(&options).await?;
+    Ok(match read.next_read_event().await? {
+        Some(ReadEvent::Event(before)) => StreamPosition::Position(before.get_original_event().position),
+        _ => StreamPosition::Start,
     })
 }
 
@@ -253,6 +341,17 @@ mod tests {
         let waits: Vec<u128> = (1..=8).map(|n| backoff(n).as_millis()).collect();
         assert_eq!(waits, [250, 500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
         assert_eq!(backoff(u32::MAX), RESUBSCRIBE_CAP);
+    }
+
+    #[test]
+    fn a_checkpoint_past_the_end_of_all_is_refused_and_one_at_its_end_is_not() {
+        let head = Position { commit: 9_400, prepare: 9_400 };
+        let end = super::super::position::to_host(head).unwrap() + 1;
+        assert_eq!(beyond_the_end(end, Some(head)), None, "one past the last record: nothing new yet");
+        assert_eq!(beyond_the_end(0, None), None);
+        let past = beyond_the_end(end + 1, Some(head)).unwrap();
+        assert!(past.contains("beyond the end of $all") && past.contains("restored from an older backup"), "{past}");
+        assert!(beyond_the_end(5, None).is_some(), "a checkpoint in an empty store");
     }
 
     fn record(at: u64, stream: &str, event_type: &str) -> Record {

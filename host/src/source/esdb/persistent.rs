@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use eventstore::{
     NakAction, PersistentSubscription, PersistentSubscriptionEvent, PersistentSubscriptionSettings,
     PersistentSubscriptionToAllOptions, Position, ReadStreamOptions, RecordedEvent, ReplayParkedMessagesOptions,
@@ -87,7 +87,7 @@ impl GroupSource {
         create_if_missing(&connection, group, &filter)?;
         let (to, items) = ahead::queue();
         let (settler, settlements) = mpsc::unbounded_channel();
-        let task = connection.runtime.spawn(consume(
+        let task = connection.runtime().spawn(consume(
             connection.client.clone(),
             group.to_owned(),
             to,
@@ -102,22 +102,22 @@ impl GroupSource {
 fn create_if_missing(connection: &Connection, group: &str, filter: &ServerFilter) -> Result<()> {
     let options = PersistentSubscriptionToAllOptions::default().settings(group_settings()).filter(filter.build());
     let client = &connection.client;
-    let created = connection.runtime.block_on(client.create_persistent_subscription_to_all(group, &options));
+    let created = connection.runtime().block_on(client.create_persistent_subscription_to_all(group, &options));
     match created {
         Ok(()) => {
             tracing::info!(server = %connection.server, group, "created the persistent subscription group (Pinned)");
             let record = eventstore::StreamMetadata::builder().insert_custom_property(FILTER_PROPERTY, filter.to_string()).build();
-            let recorded = connection.runtime.block_on(client.set_stream_metadata(record_stream(group), &Default::default(), &record));
+            let recorded = connection.runtime().block_on(client.set_stream_metadata(record_stream(group), &Default::default(), &record));
             if let Err(e) = recorded {
                 tracing::warn!(server = %connection.server, group, error = %e, "cannot record the group's filter; a later change of the projection's subscriptions will not be noticed");
             }
             Ok(())
         }
         Err(eventstore::Error::ResourceAlreadyExists) => {
-            let info = connection.runtime.block_on(client.get_persistent_subscription_info_to_all(group, &Default::default()));
+            let info = connection.runtime().block_on(client.get_persistent_subscription_info_to_all(group, &Default::default()));
             let info = info.map_err(|e| anyhow!("cannot read the settings of the persistent subscription group `{group}` on {}: {e}", connection.server))?;
             let strategy = info.settings.map(|s| s.consumer_strategy_name.to_string());
-            let recorded = match connection.runtime.block_on(client.get_stream_metadata(record_stream(group), &Default::default())) {
+            let recorded = match connection.runtime().block_on(client.get_stream_metadata(record_stream(group), &Default::default())) {
                 Ok(eventstore::StreamMetadataResult::Success(m)) => {
                     m.metadata().custom_properties.get(FILTER_PROPERTY).and_then(|v| v.as_str()).map(str::to_owned)
                 }
@@ -173,7 +173,7 @@ pub fn check_group(group: &str, strategy: Option<&str>, recorded: Option<&str>, 
 pub fn replay_parked(url: &str, group: &str) -> Result<()> {
     let connection = Connection::open(url)?;
     connection
-        .runtime
+        .runtime()
         .block_on(connection.client.replay_parked_messages_to_all(group, &ReplayParkedMessagesOptions::default()))
         .map_err(|e| anyhow!("cannot replay the parked events of group `{group}` on {}: {e}", connection.server))
 }
@@ -244,7 +244,7 @@ async fn serve(
                 };
                 let Some(at) = (match delivery.position {
                     Some(at) => Some(at),
-                    None => own_position(client, delivery.record).await,
+                    None => own_position(client, delivery.record).await?,
                 }) else {
                     let (record, reason) = (delivery.record, "the server sent no position for this replayed parked event, and reading its stream gave none".to_owned());
                     tracing::error!(stream = %record.stream_id, revision = record.revision, "{reason}; parked on the server again");
@@ -308,13 +308,19 @@ fn placed_at(r: &RecordedEvent, position: Position) -> RecordedEvent {
 }
 
 /// An event's own position in `$all`, read from its stream (where a replayed
-/// parked event came without it); `None` where the server gives none there either.
-async fn own_position(client: &eventstore::Client, record: &RecordedEvent) -> Option<Position> {
+/// parked event came without it); `None` where the server gives none there
+/// either, or holds the event no more. A failed read is an error: the host
+/// joins the group again and the server delivers the event again.
+async fn own_position(client: &eventstore::Client, record: &RecordedEvent) -> eventstore::Result<Option<Position>> {
     let options = ReadStreamOptions::default().position(StreamPosition::Position(record.revision)).max_count(1);
-    let mut read = client.read_stream(record.stream_id.as_str(), &options).await.ok()?;
-    match read.next().await.ok()? {
-        Some(found) if found.get_original_event().id == record.id => Some(found.get_original_event().position).filter(|p| position::is_known(*p)),
-        _ => None,
+    let found = async {
+        let mut read = client.read_stream(record.stream_id.as_str(), &options).await?;
+        read.next().await
+    };
+    match found.await {
+        Ok(Some(found)) if found.get_original_event().id == record.id => Ok(Some(found.get_original_event().position).filter(|p| position::is_known(*p))),
+        Ok(_) | Err(eventstore::Error::ResourceNotFound | eventstore::Error::ResourceDeleted) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -341,8 +347,8 @@ impl Source for GroupSource {
         let mut events = Vec::new();
         let deadline = Instant::now() + QUIET;
         while events.len() < max {
-            let next = feed::next_item(&self.connection.runtime, &mut self.items, events.len(), deadline);
-            let Some(item) = next.map_err(|()| anyhow!("the persistent subscription `{}` on {} ended", self.group, self.connection.server))? else {
+            let next = feed::next_item(&self.connection, &mut self.items, events.len(), deadline);
+            let Some(item) = next.with_context(|| format!("the persistent subscription `{}`", self.group))? else {
                 break;
             };
             match item {
@@ -374,8 +380,13 @@ impl Drop for GroupSource {
     fn drop(&mut self) {
         self.settler = None;
         self.items.close();
-        let task = &mut self.task;
-        if self.connection.runtime.block_on(async { tokio::time::timeout(CLOSE_WAIT, task).await }).is_err() {
+        // Waited for on the host's side (see `feed::next_item`): a held runtime
+        // must not hold the host's exit.
+        let until = Instant::now() + CLOSE_WAIT;
+        while !self.task.is_finished() && Instant::now() < until {
+            std::thread::sleep(feed::WAIT_SLICE);
+        }
+        if !self.task.is_finished() {
             tracing::warn!(group = %self.group, "the last verdicts did not reach the server in time; it delivers those events again");
             self.task.abort();
         }

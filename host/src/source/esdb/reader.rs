@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 use super::ahead::{self, Behind};
 use super::connection::Connection;
@@ -53,10 +53,11 @@ impl EsdbSource {
         let (to, items) = ahead::queue();
         let start = position::start_for(from);
         tracing::debug!(server = %self.connection.server, from, ?start, "subscribing to $all");
-        let task = self.connection.runtime.spawn(feed::run(
+        let task = self.connection.runtime().spawn(feed::run(
             self.connection.client.clone(),
+            self.connection.settings.clone(),
             self.filter.clone(),
-            start,
+            from,
             to,
             self.connection.server.clone(),
         ));
@@ -84,8 +85,7 @@ impl Source for EsdbSource {
         let feed = self.feed.as_mut().expect("subscribed above");
         let deadline = Instant::now() + if feed.caught_up { Duration::ZERO } else { CATCH_UP_WAIT };
         while events.len() < max {
-            let next = feed::next_item(&self.connection.runtime, &mut feed.items, events.len(), deadline);
-            let Some(item) = next.map_err(|()| anyhow!("the subscription to {} ended", self.connection.server))? else { break };
+            let Some(item) = feed::next_item(&self.connection, &mut feed.items, events.len(), deadline)? else { break };
             match item {
                 Item::Event(event) if event.position >= from => {
                     feed.next = event.position + 1;

@@ -80,7 +80,7 @@ impl Writer for Connection {
     /// server's delayed acknowledgement (about 40 ms each on Linux), which
     /// made an import of interleaved streams write some 25 appends a second.
     fn write(&mut self, events: &[NewEvent], expected: ExpectedRevision) -> Result<Option<u64>> {
-        let appender = match self.runtime.block_on(self.client.batch_append(&BatchAppendOptions::default())) {
+        let appender = match self.runtime().block_on(self.client.batch_append(&BatchAppendOptions::default())) {
             Ok(appender) => Some(appender),
             Err(eventstore::Error::UnsupportedFeature) => None,
             Err(e) => return Err(anyhow!("cannot open an append stream on {}: {e}", self.server)),
@@ -97,8 +97,8 @@ impl Writer for Connection {
             let stream = batch[0].stream.as_str();
             let count = data.len();
             let written = match &appender {
-                Some(appender) => self.runtime.block_on(appender.append_to_stream(stream, expected_revision(expected), data)).map(|w| w.current_position()),
-                None => self.runtime.block_on(self.client.append_to_stream(stream, &options, data)).map(|w| Some(w.position)),
+                Some(appender) => self.runtime().block_on(appender.append_to_stream(stream, expected_revision(expected), data)).map(|w| w.current_position()),
+                None => self.runtime().block_on(self.client.append_to_stream(stream, &options, data)).map(|w| Some(w.position)),
             };
             let written = written.map_err(|e| anyhow!("cannot append {count} events to stream {stream} on {}: {e}", self.server))?;
             let at = match written {

@@ -16,12 +16,14 @@
 //! - an append of events the stream holds already is idempotent; before 24.2
 //!   its answer has no position (0, 0).
 //!
+//! - a subscription may end without an error, and a record may be scavenged,
+//!   when the test says so ([`Log::end_subscriptions`], [`Log::scavenge`]);
 //! - persistent subscriptions to `$all` keep the filter they were created
 //!   with; a parked event is a link in the group's parked stream, and its
 //!   replay delivers the link resolved, with the event's own positions (21.x),
 //!   none (22.x, 23.x) or the link's (24.x).
 //!
-//! Not played: clusters, access control, deletes, message timeouts (what a
+//! Not played: clusters, access control, stream deletes, message timeouts (what a
 //! connection left unanswered goes to the next one).
 
 mod features;

@@ -57,6 +57,8 @@ pub enum Appended {
 
 pub struct Log {
     inner: Mutex<Inner>,
+    /// Whether subscriptions end, cleanly, as a server may end them.
+    ending: std::sync::atomic::AtomicBool,
     /// The number of records, for subscriptions waiting for new ones.
     length: watch::Sender<usize>,
 }
@@ -101,7 +103,7 @@ impl Default for Log {
 impl Log {
     /// A log that begins as a server's does, with records of its own.
     pub fn new() -> Self {
-        let log = Self { inner: Mutex::new(Inner::default()), length: watch::channel(0).0 };
+        let log = Self { inner: Mutex::new(Inner::default()), ending: Default::default(), length: watch::channel(0).0 };
         log.system("$settings", "$settings");
         log.system(STATS_STREAM, "$statsCollected");
         log
@@ -160,6 +162,23 @@ impl Log {
     /// Every record.
     pub fn records(&self) -> Vec<Arc<Record>> {
         self.from_index(0)
+    }
+
+    /// Removes the record at `position`, as a scavenge removes records of
+    /// streams truncated or past their `$maxAge` / `$maxCount`.
+    pub fn scavenge(&self, position: u64) {
+        self.inner.lock().unwrap().records.retain(|r| r.position != position);
+    }
+
+    /// Ends every subscription, now and from now on, with the stream's
+    /// clean end (no error), as a server or a proxy in between may.
+    pub fn end_subscriptions(&self) {
+        self.ending.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.length.send_modify(|_| {});
+    }
+
+    pub fn ending(&self) -> bool {
+        self.ending.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits for the log to hold more than `known` records.

@@ -237,6 +237,9 @@ async fn subscribe(log: Arc<Log>, version: Version, start: usize, filter: Filter
     let mut watch = log.watch();
     let (mut next, mut considered, mut caught_up) = (start, 0u64, false);
     loop {
+        if log.ending() {
+            return;
+        }
         for record in log.from_index(next) {
             next += 1;
             considered += 1;
