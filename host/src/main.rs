@@ -45,6 +45,9 @@ struct Cli {
     /// A running host's admin endpoint ("" for none; beyond loopback only with PROJECTOR_ADMIN_TOKEN or a token file) [default: 127.0.0.1:7931]
     #[arg(long, global = true, env = "PROJECTOR_ADMIN")]
     admin: Option<String>,
+    /// How log lines are written to stderr: text, or json (one object per line, for log shippers) [default: text]
+    #[arg(long, global = true, env = "PROJECTOR_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -275,11 +278,26 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn main() {
-    projector::telemetry::init("info");
-    if let Err(error) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        Some(LogFormat::Json) => projector::telemetry::Format::Json,
+        Some(LogFormat::Text) | None => projector::telemetry::Format::Text,
+    };
+    projector::telemetry::init("info", format);
+    if let Err(error) = run(cli) {
         // An error may quote what a plugin, an event or a server chose.
-        eprintln!("error: {}", projector::telemetry::printable(&format!("{error:#}")));
+        let error = format!("{error:#}");
+        match format {
+            projector::telemetry::Format::Json => tracing::error!(error = %error, "the command failed"),
+            projector::telemetry::Format::Text => eprintln!("error: {}", projector::telemetry::printable(&error)),
+        }
         std::process::exit(1);
     }
 }

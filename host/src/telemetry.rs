@@ -9,17 +9,29 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(default_level: &str) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// For people: one line of text per event.
+    #[default]
+    Text,
+    /// For log shippers: one JSON object per line, its fields (projection,
+    /// lane, stream, position, ...) beside `timestamp`, `level` and `message`.
+    Json,
+}
+
+pub fn init(default_level: &str, format: Format) {
     let asked = std::env::var("PROJECTOR_LOG").ok().filter(|f| !f.trim().is_empty());
     let filter = match asked {
         Some(asked) if asked.contains("eventstore") => EnvFilter::new(asked),
         Some(asked) => EnvFilter::new(format!("{asked},eventstore=error")),
         None => EnvFilter::new(format!("{default_level},neo4rs=warn,eventstore=off")),
     };
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match format {
+        Format::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        Format::Json => logs.json().flatten_event(true).with_current_span(false).try_init(),
+    };
 }
 
 /// The process's peak resident memory in bytes (Linux; `None` elsewhere).

@@ -11,6 +11,7 @@ mod import;
 mod interview;
 mod isolation;
 mod languages;
+mod logs;
 mod faults;
 mod groups;
 mod loading;
