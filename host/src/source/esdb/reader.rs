@@ -11,7 +11,6 @@ use super::connection::Connection;
 use super::feed::{self, Item};
 use super::filter::ServerFilter;
 use super::mapping::Skip;
-use super::position;
 use crate::source::{Interest, Source};
 use crate::Event;
 
@@ -51,8 +50,7 @@ impl EsdbSource {
             old.task.abort();
         }
         let (to, items) = ahead::queue();
-        let start = position::start_for(from);
-        tracing::debug!(server = %self.connection.server, from, ?start, "subscribing to $all");
+        tracing::debug!(server = %self.connection.server, from, "subscribing to $all");
         let task = self.connection.runtime().spawn(feed::run(
             self.connection.client.clone(),
             self.connection.settings.clone(),
