@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::config::Config;
-use crate::lanes::{LaneSet, LaneSettings, Progress};
+use crate::lanes::{LaneSet, LaneSettings, Progress, Vitals};
+use crate::metrics::Metrics;
+use crate::monitor::{Monitor, Watched};
 use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain};
 use crate::router::{Router, Until};
 use crate::sink::lease::Lease;
@@ -69,7 +71,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     let pipeline = Pipeline::start(config, &plugins, sink, progress)?;
     let _admin = match config.admin.as_str() {
         "" => None,
-        addr => match Admin::start(addr, pipeline.swapper(), &config.admin_token_file) {
+        addr => match Admin::start(addr, pipeline.swapper(), pipeline.monitor(), &config.admin_token_file) {
             Ok(admin) => Some(admin),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "running without the admin endpoint: `projector plugins reload` cannot reach this host");
@@ -103,6 +105,7 @@ pub struct Pipeline {
     projections: Vec<Projection>,
     sink: Arc<dyn Sink>,
     swapper: Arc<Swapper>,
+    monitor: Arc<Monitor>,
     progress: Arc<Progress>,
     started: Instant,
     /// The length of the leases taken on read models, and whether to wait for one held.
@@ -124,9 +127,11 @@ impl Pipeline {
         let started = Instant::now();
         // Conflicting upcasters are refused here, before any event is read.
         crate::plugins::claims(&plugins.upcasters)?;
+        let metrics = Arc::new(Metrics::new());
         let mut projections = Vec::new();
         for plugin in &plugins.projections {
-            let settings = config.lane_settings(plugin.name());
+            let mut settings = config.lane_settings(plugin.name());
+            settings.vitals = Arc::new(Vitals::new(metrics.meter(plugin.name())));
             let slot = Arc::new(Slot::new(plugin.clone(), settings.workers.clamp(1, settings.lanes.max(1)), settings.call_deadline));
             let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
             let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
@@ -138,13 +143,21 @@ impl Pipeline {
         projections.sort_by(|a, b| a.plugin.name().cmp(b.plugin.name()));
         let slots = projections.iter().map(|p| p.slot.clone()).collect();
         let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink.clone()));
+        let watched = projections.iter().map(|p| Watched { slot: p.slot.clone(), vitals: p.settings.vitals.clone() }).collect();
+        let ready_max_lag = (config.ready_max_lag_ms > 0).then(|| Duration::from_millis(config.ready_max_lag_ms));
+        let monitor = Monitor::start(metrics, watched, sink.clone(), Some(config.source.clone()), ready_max_lag);
         let (lease, wait_for_lease) = (Duration::from_millis(config.lease_ms), config.wait_for_lease);
-        Ok(Self { projections, sink, swapper, progress, started, lease, wait_for_lease })
+        Ok(Self { projections, sink, swapper, monitor, progress, started, lease, wait_for_lease })
     }
 
     /// What swaps builds in this pipeline's lanes.
     pub fn swapper(&self) -> Arc<Swapper> {
         self.swapper.clone()
+    }
+
+    /// What watches this pipeline: status, metrics, health.
+    pub fn monitor(&self) -> Arc<Monitor> {
+        self.monitor.clone()
     }
 
     /// Runs every projection on a router thread of its own, each reading the

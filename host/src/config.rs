@@ -69,6 +69,9 @@ pub struct Config {
     /// Whether `run` waits for a read model another host holds (`--wait`)
     /// instead of refusing to start.
     pub wait_for_lease: bool,
+    /// `GET /health/ready` answers 503 while a projection's lag is longer
+    /// than this many milliseconds (0: lag never makes the host unready).
+    pub ready_max_lag_ms: u64,
 }
 
 /// Lane settings; in `[projections.NAME]` every field is optional.
@@ -110,6 +113,7 @@ impl Default for Config {
             projections: BTreeMap::new(),
             lease_ms: crate::sink::lease::DEFAULT_LEASE.as_millis() as u64,
             wait_for_lease: false,
+            ready_max_lag_ms: 0,
         }
     }
 }
@@ -170,6 +174,7 @@ impl Config {
             quarantine_after_failing: pick(|c| c.quarantine_after_failing_ms).map_or(DEFAULT_QUARANTINE_AFTER_FAILING, ms),
             settle: None,
             lease: None,
+            vitals: Default::default(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod json;
 pub mod lanes;
+pub mod metrics;
+pub mod monitor;
 pub mod outcome;
 pub mod parking;
 pub mod plugins;

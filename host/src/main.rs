@@ -109,6 +109,21 @@ enum Command {
     /// Look at parked events
     #[command(subcommand)]
     Parked(ParkedCommand),
+    /// Show each projection of the running host at the admin address: build,
+    /// state (running, catching up, retrying N keys, quarantined, stopped),
+    /// checkpoint, head, lag in events and seconds, events per second over
+    /// the last minute, parked events
+    Status {
+        /// Print the host's answer as JSON
+        #[arg(long)]
+        json: bool,
+        /// Refresh every --interval seconds until Ctrl-C
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes with --watch
+        #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
+        interval: f64,
+    },
     /// Make a new plugin to start from: a manifest, a handler, a build script
     /// and a test (a sample event and the mutations it must give), ready to
     /// build and load
@@ -278,6 +293,26 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// What the running host at the admin address says of itself.
+fn host_status(config: &Config) -> Result<projector::monitor::HostStatus> {
+    if config.admin.is_empty() {
+        anyhow::bail!("no admin address: set `admin` in projector.toml, PROJECTOR_ADMIN or --admin to the running host's");
+    }
+    let (code, answer) = projector::swap::request(&config.admin, "GET", "/status", None)?;
+    if code != 200 {
+        anyhow::bail!("the host at {} answered {code}: {}", config.admin, answer["error"].as_str().unwrap_or("no reason given"));
+    }
+    serde_json::from_value(answer["host"].clone())
+        .with_context(|| format!("the host at {} does not tell its status: is it an older Projector?", config.admin))
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds above 0 (e.g. 2 or 0.5)")),
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -393,6 +428,23 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Parked(cmd) => parked(&config, cmd, &mut out)?,
+        Command::Status { json, watch, interval } => loop {
+            let status = host_status(&config)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&status)?)?;
+            } else {
+                if watch && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    // Clear the screen, so that the table stays in one place.
+                    write!(out, "\x1b[2J\x1b[H")?;
+                }
+                write!(out, "{}", projector::monitor::render_table(&config.admin, &status))?;
+            }
+            out.flush()?;
+            if !watch {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_secs_f64(interval));
+        },
     }
     out.flush()?;
     Ok(())

@@ -52,6 +52,7 @@ impl Router {
     /// stop after their batches, whatever they wait for.
     pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
         let routed = self.route(source, until, stop);
+        self.lanes.vitals().stopped();
         if stop.load(Ordering::Relaxed) || routed.is_err() {
             self.lanes.abandon();
         }
@@ -79,6 +80,7 @@ impl Router {
                     // Still catching up: the source waited for events already.
                     continue;
                 }
+                self.lanes.vitals().idle(true);
                 if until == Until::CaughtUp {
                     break;
                 }
@@ -86,6 +88,7 @@ impl Router {
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             };
+            self.lanes.vitals().idle(false);
             let mut items = Vec::with_capacity(events.len());
             for event in events {
                 if settler.is_none() && event.position < self.lanes.next {

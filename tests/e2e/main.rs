@@ -16,6 +16,7 @@ mod faults;
 mod groups;
 mod loading;
 mod memory;
+mod monitor;
 mod neo4j;
 mod ordering;
 mod parking;

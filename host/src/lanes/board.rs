@@ -318,6 +318,14 @@ impl Board {
         positions
     }
 
+    /// Events queued on each lane, and the keys waiting for another try in
+    /// the lanes no worker holds now.
+    pub fn view(&self) -> (Vec<usize>, usize) {
+        let state = self.lock();
+        let queued = state.lanes.iter().map(|l| l.queued.len()).collect();
+        (queued, state.lanes.iter().map(|l| l.keys.waiting.len()).sum())
+    }
+
     /// Events on the board: queued, waiting for a retry, or in a batch.
     pub fn held(&self) -> usize {
         self.lock().held

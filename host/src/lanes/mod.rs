@@ -10,6 +10,7 @@
 mod board;
 mod partitioner;
 mod retry;
+mod vitals;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use anyhow::{Context, Result};
 pub use board::IDLE_WAIT;
 pub use partitioner::{lane_of, partition_key};
 pub use retry::{RetryPolicy, DEADLINE_TRIES};
+pub use vitals::{LanesView, Vitals};
 pub use worker::{GUARD_CACHE_LIMIT, SINK_BACKOFF_CAP};
 
 use crate::checkpoint::Tracker;
@@ -96,6 +98,8 @@ pub struct LaneSettings {
     /// The lease this host holds on the projection's read model, which every
     /// commit carries; `None` for a projection read through a group.
     pub lease: Option<Arc<Lease>>,
+    /// What the lanes show whoever watches them; kept across restarts.
+    pub vitals: Arc<Vitals>,
 }
 
 /// Counts shared with whoever shows progress.
@@ -157,6 +161,7 @@ impl LaneSet {
         let lanes = settings.lanes.max(1);
         let board = Arc::new(Board::new(lanes, (PROJECTION_BUFFER, PROJECTION_BUFFER_BYTES), (settings.batch_size, BATCH_BYTES), settings.batch_wait));
         board.block(state.blocked_keys.iter().map(|(key, position)| (lane_of(key, lanes), key.clone(), *position)));
+        settings.vitals.attach(tracker.clone(), board.clone());
         let mut threads = Vec::new();
         for index in 0..settings.workers.clamp(1, lanes) {
             let worker = Worker::new(index, settings, slot.clone(), sink.clone(), tracker.clone(), &state, progress.clone(), board.clone())?;
@@ -197,6 +202,11 @@ impl LaneSet {
         let count = items.len();
         let placed: Vec<(usize, LaneItem)> = items.into_iter().map(|item| (lane_of(item.key_or_stream(), lanes), item)).collect();
         self.board.put(placed, stop) == count
+    }
+
+    /// What the lanes show whoever watches them.
+    pub fn vitals(&self) -> &Arc<Vitals> {
+        &self.settings.vitals
     }
 
     /// Why the projection lost its read model's lease, if it did: it must stop.
@@ -247,7 +257,12 @@ impl LaneSet {
         let commit = Commit { projection: &self.projection, applied: Vec::new(), parked: Vec::new(), checkpoint, lease };
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.sink.commit(&commit) {
+            let committed = self.sink.commit(&commit);
+            match &committed {
+                Err(SinkError::Unavailable(e)) => self.settings.vitals.sink_unavailable(e),
+                _ => self.settings.vitals.sink_answered(),
+            }
+            match committed {
                 Ok(()) => break,
                 Err(SinkError::Unavailable(e)) if waiting() => {
                     tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), "sink unavailable while saving the checkpoint; retrying");

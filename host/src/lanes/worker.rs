@@ -9,11 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use prometheus_client::metrics::counter::Counter;
+use std::sync::atomic::AtomicU64;
 
 use super::board::{Batch, Board, Entry, Keys, Waiting};
 use super::retry::DEADLINE_TRIES;
 use super::{LaneSettings, Progress};
 use crate::checkpoint::Tracker;
+use crate::metrics::Meter;
 use crate::outcome::Outcome;
 use crate::parking::{ParkMode, Parked};
 use crate::plugins::{ProjectionInstance, ProjectionPlugin, Slot};
@@ -43,6 +46,9 @@ pub struct Worker {
     board: Arc<Board>,
     /// Events at or below this position may have been applied before a restart.
     high_water: u64,
+    /// The projection's instruments, and this worker's busy time among them.
+    meter: Meter,
+    busy: Counter<f64, AtomicU64>,
 }
 
 /// What the worker decided for one event.
@@ -106,7 +112,10 @@ impl Worker {
     ) -> Result<Self> {
         let (plugin, generation) = slot.current();
         let instance = plugin.instantiate(settings.call_deadline)?;
+        let meter = settings.vitals.meter.clone();
         Ok(Self {
+            busy: meter.worker_busy(index),
+            meter,
             index,
             workers: settings.workers.clamp(1, settings.lanes.max(1)),
             settings: settings.clone(),
@@ -126,8 +135,12 @@ impl Worker {
 
     pub fn run(mut self) {
         while let Some(mut batch) = self.board.take(self.index, self.workers) {
-            let before = batch.bytes();
+            let (before, started, size) = (batch.bytes(), Instant::now(), batch.entries.len());
             let finished = self.process(&mut batch);
+            let took = started.elapsed().as_secs_f64();
+            self.busy.inc_by(took);
+            self.meter.batch_seconds.observe(took);
+            self.meter.batch_events.observe(size as f64);
             // What left: the events not set aside to wait again (those left in
             // `entries` on an early return are given up too).
             batch.entries.clear();
@@ -276,6 +289,11 @@ impl Worker {
             }
         }
         self.progress.add(handled, parked, skipped);
+        let m = &self.meter;
+        m.handled.inc_by(handled as u64);
+        m.parked.inc_by(parked as u64);
+        m.skipped.inc_by(skipped as u64);
+        m.applied.inc_by((handled - parked - skipped) as u64);
         if let Some(settle) = &self.settings.settle {
             for (entry, d) in self.done(batch, decisions) {
                 let settlement = match &d.outcome {
@@ -407,6 +425,7 @@ impl Worker {
                 (None, Some(answer)) => match answer.outcome {
                     Outcome::Retry(reason) => {
                         let allowed = if answer.timed_out { self.settings.retry.attempts.min(DEADLINE_TRIES) } else { self.settings.retry.attempts };
+                        self.meter.retried.inc();
                         if tries < allowed {
                             let wait = self.settings.retry.delay(tries + 1);
                             tracing::info!(projection = self.plugin.name(), key = %key, position, attempt = tries, retry_in = ?wait, reason = %reason, "event failed for now; its key waits for the next try while the others flow");
@@ -442,7 +461,10 @@ impl Worker {
     /// quarantined (a slow failure may do it mid-batch), the rest of the batch
     /// is not called: it waits, and is dropped with the checkpoint held.
     fn handle(&mut self, events: &[Event]) -> Vec<Tried> {
-        let tried: Vec<Tried> = match self.instance.handle(events) {
+        let started = Instant::now();
+        let answered = self.instance.handle(events);
+        self.meter.call_seconds.observe(started.elapsed().as_secs_f64());
+        let tried: Vec<Tried> = match answered {
             Ok(results) => results
                 .into_iter()
                 .map(|r| Tried { outcome: Outcome::from_handler(r, &self.plugin.scope), timed_out: false, called: true })
@@ -526,7 +548,13 @@ impl Worker {
     /// rejection is returned. A commit fenced off (another host holds the
     /// read model's lease now) stops the projection: nothing more is written.
     fn commit_until_available(&self, commit: &Commit) -> Committed {
-        match self.until_available(|sink| match sink.commit(commit) {
+        let timed = |sink: &dyn Sink| {
+            let started = Instant::now();
+            let committed = sink.commit(commit);
+            self.meter.commit_seconds.observe(started.elapsed().as_secs_f64());
+            committed
+        };
+        match self.until_available(|sink| match timed(sink) {
             Err(SinkError::Rejected(e)) => Ok(Err(SinkError::Rejected(e))),
             other => other.map(Ok),
         }) {
@@ -555,14 +583,21 @@ impl Worker {
         loop {
             match op(self.sink.as_ref()) {
                 Err(SinkError::Unavailable(e)) if !self.board.is_abandoned() => {
+                    self.settings.vitals.sink_unavailable(&e);
                     tracing::warn!(projection = self.plugin.name(), worker = self.index, error = %format!("{e:#}"), retry_in = ?wait, "sink unavailable; nothing is parked or lost, retrying");
-                    let until = Instant::now() + wait;
+                    let (waited, until) = (Instant::now(), Instant::now() + wait);
                     while Instant::now() < until && !self.board.is_abandoned() {
                         std::thread::sleep(STOP_CHECK.min(until.saturating_duration_since(Instant::now())));
                     }
+                    self.meter.outage.inc_by(waited.elapsed().as_secs_f64());
                     wait = (wait * 2).min(SINK_BACKOFF_CAP);
                 }
-                other => return other,
+                other => {
+                    if !matches!(other, Err(SinkError::Unavailable(_))) {
+                        self.settings.vitals.sink_answered();
+                    }
+                    return other;
+                }
             }
         }
     }

@@ -147,6 +147,11 @@ pub trait Sink: Send + Sync {
     /// Parked events (all statuses), oldest first.
     fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>>;
 
+    /// How many of a projection's parked events wait for a replay or a discard.
+    fn parked_count(&self, projection: &str) -> Result<u64> {
+        Ok(self.parked(Some(projection))?.iter().filter(|r| r.status == "parked").count() as u64)
+    }
+
     /// Marks a parked event replayed or discarded, applying `applied` (its
     /// mutations and guard) in the same transaction; with a lease token, only
     /// while that token holds the projection's lease (as `commit`).

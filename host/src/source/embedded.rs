@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 
-use super::{ExpectedRevision, NewEvent, Source, Writer};
+use super::{ExpectedRevision, NewEvent, Probe, Source, Writer};
 use crate::Event;
 
 const SCHEMA: &str = "
@@ -20,6 +21,8 @@ CREATE TABLE IF NOT EXISTS events (
     schema_version INTEGER NOT NULL,
     data           TEXT    NOT NULL,
     metadata       TEXT    NOT NULL,
+    -- When it was appended, in milliseconds since 1970 (NULL in logs made before it was kept).
+    recorded       INTEGER,
     UNIQUE (stream, revision)
 );";
 
@@ -35,6 +38,11 @@ impl EmbeddedLog {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a Projector event log", path.display()))?;
+        let recorded: bool = conn.query_row("SELECT count(*) FROM pragma_table_info('events') WHERE name = 'recorded'", [], |r| r.get(0))?;
+        if !recorded {
+            conn.execute_batch("ALTER TABLE events ADD COLUMN recorded INTEGER")
+                .with_context(|| format!("cannot add the recorded time to the event log {}", path.display()))?;
+        }
         Ok(Self { conn })
     }
 
@@ -75,9 +83,10 @@ fn append_in(tx: &rusqlite::Transaction, events: &[NewEvent], expected: Expected
     let mut last = tx.prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")?;
     let mut held = tx.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata, recorded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     for (i, e) in events.iter().enumerate() {
         e.check().with_context(|| format!("event {} of the batch", i + 1))?;
         let id = e.id.unwrap_or_else(uuid::Uuid::new_v4).to_string();
@@ -97,7 +106,7 @@ fn append_in(tx: &rusqlite::Transaction, events: &[NewEvent], expected: Expected
         };
         next_revision.insert(&e.stream, revision + 1);
         insert
-            .execute(params![id, e.stream, revision as i64, e.event_type, e.schema_version, e.data.to_string(), e.metadata.to_string()])
+            .execute(params![id, e.stream, revision as i64, e.event_type, e.schema_version, e.data.to_string(), e.metadata.to_string(), now])
             .with_context(|| format!("cannot append event {id} to stream {}", e.stream))?;
         positions.push(tx.last_insert_rowid() as u64);
     }
@@ -159,6 +168,23 @@ impl Source for EmbeddedLog {
             events.push(event);
         }
         Ok(events)
+    }
+}
+
+impl Probe for EmbeddedLog {
+    fn head(&mut self) -> Result<Option<u64>> {
+        let head: Option<i64> = self.conn.query_row("SELECT max(position) FROM events", [], |r| r.get(0))?;
+        Ok(head.map(|h| h as u64))
+    }
+
+    fn recorded_at(&mut self, position: u64) -> Result<Option<SystemTime>> {
+        let mut stmt = self.conn.prepare_cached("SELECT recorded FROM events WHERE position >= ?1 ORDER BY position LIMIT 1")?;
+        let ms: Option<Option<i64>> = stmt.query_row([position as i64], |r| r.get(0)).optional()?;
+        Ok(ms.flatten().map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)))
+    }
+
+    fn counts_events(&self) -> bool {
+        true
     }
 }
 

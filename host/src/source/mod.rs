@@ -6,12 +6,14 @@ pub mod esdb;
 pub mod import;
 mod interest;
 mod new_event;
+mod probe;
 pub mod settle;
 
 use anyhow::{bail, Result};
 
 pub use interest::{Interest, Wants};
 pub use new_event::{ExpectedRevision, NewEvent};
+pub use probe::Probe;
 
 use crate::Event;
 
@@ -83,6 +85,14 @@ pub fn open_group(url: &str, group: &str, interest: &Interest) -> Result<Box<dyn
 
 /// Opens the event store a URL names, to write to it.
 pub fn open_writer(url: &str) -> Result<Box<dyn Writer>> {
+    Ok(match scheme(url)? {
+        Scheme::Embedded(path) => Box::new(embedded::EmbeddedLog::open(path.as_ref())?),
+        Scheme::Esdb => Box::new(esdb::Connection::open(url)?),
+    })
+}
+
+/// What answers questions about the log at `url`, for whoever watches the host.
+pub fn probe(url: &str) -> Result<Box<dyn Probe>> {
     Ok(match scheme(url)? {
         Scheme::Embedded(path) => Box::new(embedded::EmbeddedLog::open(path.as_ref())?),
         Scheme::Esdb => Box::new(esdb::Connection::open(url)?),

@@ -5,7 +5,10 @@
 //!
 //! | request | does |
 //! |---|---|
-//! | `GET /status` | the running builds of each projection |
+//! | `GET /status` | each projection's build, state, checkpoint, lag, rate, parked events ([`crate::monitor::HostStatus`]) |
+//! | `GET /metrics` | the metrics, in the OpenMetrics text format Prometheus reads |
+//! | `GET /health/live` | 200 while the host answers |
+//! | `GET /health/ready` | 200 when every projection runs and source and sink answer, else 503, with each check |
 //! | `POST /plugins/reload` (`?name=NAME`) | reload every (or one) projection; 409 if a build was refused |
 //! | `POST /plugins/rollback?name=NAME` | return to the build before the last swap |
 
@@ -19,6 +22,7 @@ use serde_json::{json, Value};
 
 use super::access::{self, Access, Asked, Token};
 use super::Swapper;
+use crate::monitor::Monitor;
 
 /// How long the CLI waits for a running host's answer (a reload compiles).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,7 +37,7 @@ impl Admin {
     /// Listens on `addr`. Its token is the one `token_file` or the
     /// environment gives, or one made into `token_file`; an address that is not
     /// loopback needs one an operator gave.
-    pub fn start(addr: &str, swapper: Arc<Swapper>, token_file: &std::path::Path) -> Result<Self> {
+    pub fn start(addr: &str, swapper: Arc<Swapper>, monitor: Arc<Monitor>, token_file: &std::path::Path) -> Result<Self> {
         let parsed: SocketAddr = addr.parse().with_context(|| format!("admin address `{addr}` is not HOST:PORT (e.g. 127.0.0.1:7931)"))?;
         if parsed.ip().is_unspecified() {
             bail!("admin address {addr} listens on every interface, and requests must name the endpoint in their Host header: give the one address clients use (e.g. 192.0.2.10:7931)");
@@ -54,16 +58,16 @@ impl Admin {
         let serving = server.clone();
         let thread = std::thread::Builder::new().name("admin".into()).spawn(move || {
             for request in serving.incoming_requests() {
-                let (status, body) = match access.check(&asked(&request)) {
-                    Ok(()) => answer(&swapper, request.method(), request.url()),
+                let reply = match access.check(&asked(&request)) {
+                    Ok(()) => answer(&swapper, &monitor, request.method(), request.url()),
                     Err(refused) => {
                         tracing::warn!(method = %request.method(), url = request.url(), status = refused.status, why = %refused.why, "admin request refused");
-                        (refused.status, json!({"error": refused.why}))
+                        Reply::json(refused.status, json!({"error": refused.why}))
                     }
                 };
-                let response = tiny_http::Response::from_string(body.to_string())
-                    .with_status_code(status)
-                    .with_header(tiny_http::Header::from_bytes("Content-Type", "application/json").expect("a valid header"));
+                let response = tiny_http::Response::from_string(reply.body)
+                    .with_status_code(reply.status)
+                    .with_header(tiny_http::Header::from_bytes("Content-Type", reply.content_type).expect("a valid header"));
                 let _ = request.respond(response);
             }
         })?;
@@ -92,12 +96,40 @@ impl Drop for Admin {
     }
 }
 
-fn answer(swapper: &Swapper, method: &tiny_http::Method, url: &str) -> (u16, Value) {
+/// An answer: status, body and its type.
+struct Reply {
+    status: u16,
+    body: String,
+    content_type: &'static str,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Self {
+        Self { status, body: body.to_string(), content_type: "application/json" }
+    }
+}
+
+fn answer(swapper: &Swapper, monitor: &Monitor, method: &tiny_http::Method, url: &str) -> Reply {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let name = query.split('&').find_map(|kv| kv.strip_prefix("name=")).filter(|n| !n.is_empty());
+    let (status, body) = match (method, path) {
+        (tiny_http::Method::Get, "/metrics") => {
+            return Reply { status: 200, body: monitor.metrics_text(), content_type: crate::metrics::CONTENT_TYPE };
+        }
+        (tiny_http::Method::Get, "/health/live") => (200, json!({"live": true})),
+        (tiny_http::Method::Get, "/health/ready") => {
+            let readiness = monitor.readiness();
+            (readiness.status_code(), json!(readiness))
+        }
+        _ => answer_plugins(swapper, monitor, method, path, name),
+    };
+    Reply::json(status, body)
+}
+
+fn answer_plugins(swapper: &Swapper, monitor: &Monitor, method: &tiny_http::Method, path: &str, name: Option<&str>) -> (u16, Value) {
     let failed = |e: anyhow::Error| (409, json!({"error": format!("{e:#}")}));
     match (method, path) {
-        (tiny_http::Method::Get, "/status") => (200, json!({"projections": swapper.status()})),
+        (tiny_http::Method::Get, "/status") => (200, json!({"projections": swapper.status(), "host": monitor.status()})),
         (tiny_http::Method::Post, "/plugins/reload") => match swapper.reload(name) {
             Ok(report) => (if report.refused.is_empty() { 200 } else { 409 }, json!(report)),
             Err(e) => failed(e),
@@ -109,7 +141,10 @@ fn answer(swapper: &Swapper, method: &tiny_http::Method, url: &str) -> (u16, Val
                 Err(e) => failed(e),
             },
         },
-        _ => (404, json!({"error": format!("no such admin request: {method} {path} (GET /status, POST /plugins/reload, POST /plugins/rollback?name=NAME)")})),
+        _ => (
+            404,
+            json!({"error": format!("no such admin request: {method} {path} (GET /status, /metrics, /health/live, /health/ready; POST /plugins/reload, /plugins/rollback?name=NAME)")}),
+        ),
     }
 }
 

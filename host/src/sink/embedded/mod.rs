@@ -207,6 +207,11 @@ impl Sink for EmbeddedGraph {
         read::parked(&self.conn(), projection)
     }
 
+    fn parked_count(&self, projection: &str) -> Result<u64> {
+        let sql = "SELECT count(*) FROM parked WHERE projection = ?1 AND status = 'parked'";
+        Ok(self.conn().query_row(sql, [projection], |r| r.get::<_, i64>(0))? as u64)
+    }
+
     fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
         let keys = self.key_properties.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn();

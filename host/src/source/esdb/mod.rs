@@ -18,6 +18,7 @@ pub mod filter;
 pub mod mapping;
 pub mod persistent;
 pub mod position;
+mod probe;
 mod reader;
 pub mod writer;
 

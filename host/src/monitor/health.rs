@@ -1,0 +1,56 @@
+//! Health as load balancers and Kubernetes ask for it: live (the process
+//! answers) and ready (every projection runs, unquarantined, source and sink
+//! answer, lag under the configured bound), each failed check with why.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::status::{HostStatus, State};
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Readiness {
+    /// 200 when ready, 503 when not.
+    pub fn status_code(&self) -> u16 {
+        if self.ready {
+            200
+        } else {
+            503
+        }
+    }
+}
+
+pub fn readiness(status: &HostStatus, max_lag: Option<Duration>) -> Readiness {
+    let mut checks = Vec::new();
+    let mut check = |name: String, why: Option<String>| checks.push(Check { check: name, ok: why.is_none(), why });
+    check("source".into(), status.source_error.clone().map(|e| format!("the source does not answer: {e}")));
+    check("sink".into(), status.sink_error.clone().map(|e| format!("the sink does not answer: {e}")));
+    for p in &status.projections {
+        let why = match p.state {
+            State::Quarantined => Some(format!("quarantined: {}", p.quarantined.as_deref().unwrap_or("no reason given"))),
+            State::Stopped => Some("stopped: it takes no more events in this run".into()),
+            State::Starting => Some("starting: its lanes have not started".into()),
+            _ => match (max_lag, p.lag_seconds) {
+                (Some(max), Some(lag)) if lag > max.as_secs_f64() => {
+                    Some(format!("lag {lag:.1} s is more than the {:.1} s `ready_max_lag_ms` allows", max.as_secs_f64()))
+                }
+                _ => None,
+            },
+        };
+        check(format!("projection {}", p.name), why);
+    }
+    Readiness { ready: checks.iter().all(|c| c.ok), checks }
+}

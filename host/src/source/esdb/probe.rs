@@ -1,0 +1,40 @@
+//! The questions a watcher asks of an EventStoreDB/KurrentDB log: where it
+//! ends, and when the record at a position was written.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Result};
+use eventstore::{ReadAllOptions, ReadEvent, StreamPosition};
+
+use super::connection::{Connection, CONNECT_TIMEOUT};
+use super::position::{to_esdb, to_host};
+use crate::source::Probe;
+
+impl Probe for Connection {
+    fn head(&mut self) -> Result<Option<u64>> {
+        self.last_position()?.map(|p| to_host(p).map_err(anyhow::Error::msg)).transpose()
+    }
+
+    fn recorded_at(&mut self, position: u64) -> Result<Option<SystemTime>> {
+        let options = ReadAllOptions::default().position(StreamPosition::Position(to_esdb(position))).forwards().max_count(1);
+        let read = async {
+            let mut read = self.client.read_all(&options).await?;
+            while let Some(item) = read.next_read_event().await? {
+                if let ReadEvent::Event(e) = item {
+                    return Ok(Some(e.get_original_event().created.timestamp_millis()));
+                }
+            }
+            Ok::<_, eventstore::Error>(None)
+        };
+        let ms = self
+            .runtime()
+            .block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, read).await })
+            .map_err(|_| anyhow!("{} gave no answer within {CONNECT_TIMEOUT:?}", self.server))??;
+        Ok(ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)))
+    }
+
+    /// Positions in `$all` are where records lie in the server's files.
+    fn counts_events(&self) -> bool {
+        false
+    }
+}
