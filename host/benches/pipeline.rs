@@ -83,6 +83,18 @@ fn main() {
     println!("\nWasm/native handler ratio: {:.2} (goal <= 1.3)", wasm.as_secs_f64() / native.as_secs_f64());
     println!("7. peak resident memory during the rebuild: {} MiB (goal <= 256 MiB)", peak >> 20);
 
+    println!("\n12. the instruments' cost (metrics): the calls a worker makes per batch, timed alone, times the batches of a run, over the workers' busy time in that run\n");
+    println!("| run (no-op handler -> null sink) | batches | instruments per batch | workers' busy time | share | goal |\n|---|---:|---:|---:|---:|---|");
+    let per_batch = instruments_per_batch();
+    for batch in [256usize, 1] {
+        let mut c = config.clone();
+        c.lanes.batch_size = Some(batch);
+        let (batches, busy) = instrumented(&c, &noop, &log_path);
+        let share = per_batch.as_secs_f64() * batches as f64 / busy;
+        let which = if batch == 256 { "default batch size (256)" } else { "batch size 1 (the worst case: a batch per event)" };
+        println!("| {which} | {batches} | {:.0} ns | {busy:.2} s | {:.2}% | < 2% |", per_batch.as_secs_f64() * 1e9, share * 100.0);
+    }
+
     println!("\n6. interview projection -> null sink, events/s by lanes and batch size\n");
     println!("| lanes | batch 1 | batch 16 | batch 256 |\n|---:|---:|---:|---:|");
     let mut grid = Vec::new();
@@ -138,6 +150,44 @@ fn pipeline(config: &Config, plugins: &Plugins, log: &Path, sink: Arc<dyn Sink>)
     let started = Instant::now();
     run_with(config, plugins, &|_| Ok(Box::new(EmbeddedLog::open(log)?)), sink, Until::CaughtUp, &AtomicBool::new(false), Arc::default()).unwrap();
     started.elapsed()
+}
+
+/// What a worker's instruments cost per batch: the counters, the histograms
+/// and the clock readings of one batch, timed over many.
+fn instruments_per_batch() -> Duration {
+    const ROUNDS: u32 = 1_000_000;
+    let meter = projector::metrics::Metrics::new().meter("bench");
+    let busy = meter.worker_busy(0);
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        let batch = Instant::now();
+        let call = Instant::now();
+        meter.call_seconds.observe(call.elapsed().as_secs_f64());
+        let commit = Instant::now();
+        meter.commit_seconds.observe(commit.elapsed().as_secs_f64());
+        for counter in [&meter.handled, &meter.parked, &meter.skipped, &meter.applied] {
+            counter.inc_by(std::hint::black_box(1));
+        }
+        let took = batch.elapsed().as_secs_f64();
+        busy.inc_by(took);
+        meter.batch_seconds.observe(took);
+        meter.batch_events.observe(std::hint::black_box(256.0));
+    }
+    started.elapsed() / ROUNDS
+}
+
+/// A run of the pipeline: how many batches its workers took, and the seconds
+/// they were busy, from its own metrics.
+fn instrumented(config: &Config, plugins: &Plugins, log: &Path) -> (u64, f64) {
+    let pipeline = projector::app::Pipeline::start(config, plugins, Arc::new(NullSink), Arc::default()).unwrap();
+    let monitor = pipeline.monitor();
+    pipeline.run(&|_| Ok(Box::new(EmbeddedLog::open(log)?)), Until::CaughtUp, &AtomicBool::new(false)).unwrap();
+    let text = monitor.metrics_text();
+    let values = |name: &str| -> Vec<f64> {
+        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect()
+    };
+    let batches = values("projector_batch_events_count").iter().sum::<f64>() as u64;
+    (batches, values("projector_worker_busy_seconds_total").iter().sum())
 }
 
 /// The handler's cost alone, on upcast events: the Wasm component through the

@@ -143,7 +143,10 @@ impl Pipeline {
         projections.sort_by(|a, b| a.plugin.name().cmp(b.plugin.name()));
         let slots = projections.iter().map(|p| p.slot.clone()).collect();
         let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink.clone()));
-        let watched = projections.iter().map(|p| Watched { slot: p.slot.clone(), vitals: p.settings.vitals.clone() }).collect();
+        let watched = projections
+            .iter()
+            .map(|p| Watched { slot: p.slot.clone(), vitals: p.settings.vitals.clone(), in_order: config.group(p.plugin.name()).is_none() })
+            .collect();
         let ready_max_lag = (config.ready_max_lag_ms > 0).then(|| Duration::from_millis(config.ready_max_lag_ms));
         let monitor = Monitor::start(metrics, watched, sink.clone(), Some(config.source.clone()), ready_max_lag);
         let (lease, wait_for_lease) = (Duration::from_millis(config.lease_ms), config.wait_for_lease);
@@ -171,7 +174,10 @@ impl Pipeline {
             settings.settle = source.settler();
             // One writer per read model; a group's members share it by the server's assignment.
             if settings.settle.is_none() {
-                match Lease::take(self.sink.clone(), plugin.name(), self.lease, self.wait_for_lease, stop)? {
+                settings.vitals.standby(true);
+                let taken = Lease::take(self.sink.clone(), plugin.name(), self.lease, self.wait_for_lease, stop);
+                settings.vitals.standby(false);
+                match taken? {
                     Some(lease) => settings.lease = Some(lease),
                     // Stopped while waiting for it: this projection does not start.
                     None => continue,

@@ -120,3 +120,28 @@ mod tests {
         assert!(err.contains("notes.txt is not a graph"), "{err}");
     }
 }
+
+/// Adds a column a file made by an older release lacks: `ddl` (an `ALTER
+/// TABLE ... ADD COLUMN`) runs only where `table` has no `column`, checked
+/// inside a write transaction, so two processes opening the file at once
+/// both find it brought up to date.
+pub fn add_column(conn: &Connection, table: &str, column: &str, ddl: &str) -> rusqlite::Result<()> {
+    let has = |conn: &Connection| -> rusqlite::Result<bool> {
+        conn.query_row(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"), [], |r| r.get(0))
+    };
+    if has(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let added = match has(conn) {
+        Ok(false) => conn.execute_batch(ddl),
+        other => other.map(drop),
+    };
+    match added {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

@@ -46,6 +46,12 @@ start() {
     launch
 }
 
+# Whether the server's HTTP API says the test database exists.
+database_open() {
+    command -v curl >/dev/null || return 0
+    curl -sf -u "root:$PASSWORD" "http://127.0.0.1:$HTTP_PORT/api/v1/exists/neo4j" 2>/dev/null | grep -q '"result":true'
+}
+
 launch() {
     local root
     root=$(pwd)
@@ -62,7 +68,8 @@ launch() {
         com.arcadedb.server.ArcadeDBServer > server.log 2>&1) &
     echo $! > "$RUN/pid"
     for _ in $(seq 1 120); do
-        if grep -q "started" "$RUN/server.log" 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
+        # Ready when Bolt listens and the database is open (the port opens first).
+        if grep -q "started" "$RUN/server.log" 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && database_open; then
             echo "bolt server: ArcadeDB ready on bolt://127.0.0.1:$PORT (pid $(cat "$RUN/pid"))" >&2
             return
         fi

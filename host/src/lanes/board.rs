@@ -63,6 +63,9 @@ struct Lane {
     queued: VecDeque<LaneItem>,
     busy: bool,
     keys: Keys,
+    /// Its keys waiting for another try when it was last handed back (they
+    /// travel with the lane to its worker, so they are counted here).
+    waiting: usize,
 }
 
 impl Lane {
@@ -277,6 +280,7 @@ impl Board {
         let mut state = self.lock();
         for (index, keys) in lanes {
             let lane = &mut state.lanes[index];
+            lane.waiting = keys.waiting.len();
             lane.keys = keys;
             lane.busy = false;
         }
@@ -306,6 +310,7 @@ impl Board {
         let mut state = self.lock();
         let (mut positions, mut bytes) = (Vec::new(), 0);
         for lane in state.lanes.iter_mut().filter(|l| !l.busy) {
+            lane.waiting = 0;
             let items = lane.queued.drain(..).chain(lane.keys.waiting.drain().flat_map(|(_, w)| w.entries).map(|e| e.item));
             for item in items {
                 bytes += item.bytes();
@@ -318,12 +323,11 @@ impl Board {
         positions
     }
 
-    /// Events queued on each lane, and the keys waiting for another try in
-    /// the lanes no worker holds now.
+    /// Events queued on each lane, and the keys waiting for another try.
     pub fn view(&self) -> (Vec<usize>, usize) {
         let state = self.lock();
         let queued = state.lanes.iter().map(|l| l.queued.len()).collect();
-        (queued, state.lanes.iter().map(|l| l.keys.waiting.len()).sum())
+        (queued, state.lanes.iter().map(|l| l.waiting).sum())
     }
 
     /// Events on the board: queued, waiting for a retry, or in a batch.

@@ -14,13 +14,16 @@ use crate::metrics::Meter;
 pub struct Vitals {
     pub meter: Meter,
     live: Mutex<Option<Live>>,
-    /// The router has found the source caught up at least once.
+    /// Caught up since its lanes (last) started, as the monitor saw it.
     caught_up: AtomicBool,
     /// The router's last read found nothing more.
     idle: AtomicBool,
+    /// Waiting for the lease on its read model, which another host holds.
+    standby: AtomicBool,
     /// The router has stopped.
     stopped: AtomicBool,
-    /// Set while the last try of the sink found it unavailable, with why.
+    /// Why the sink is unavailable, while the last try found it so; the flag
+    /// is only changed under the lock, and lets a commit skip the lock.
     sink_down: AtomicBool,
     sink_error: Mutex<Option<String>>,
 }
@@ -38,7 +41,7 @@ pub struct LanesView {
     pub checkpoint: u64,
     /// Events queued on each lane.
     pub queued: Vec<usize>,
-    /// Keys waiting for another try (in the lanes no worker holds at this moment).
+    /// Keys waiting for another try.
     pub retrying_keys: usize,
     /// Events handed to the lanes and not yet done.
     pub in_flight: usize,
@@ -49,15 +52,15 @@ impl Vitals {
         Self { meter, ..Self::default() }
     }
 
+    /// Its lanes (re)started: it catches up from their checkpoint.
     pub(super) fn attach(&self, tracker: Arc<Mutex<Tracker>>, board: Arc<Board>) {
         *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(Live { tracker, board });
+        self.caught_up.store(false, Ordering::Relaxed);
+        self.idle.store(false, Ordering::Relaxed);
     }
 
     /// The router found nothing more to read for now (`true`), or read events (`false`).
     pub fn idle(&self, idle: bool) {
-        if idle {
-            self.caught_up.store(true, Ordering::Relaxed);
-        }
         self.idle.store(idle, Ordering::Relaxed);
     }
 
@@ -65,35 +68,52 @@ impl Vitals {
         self.idle.load(Ordering::Relaxed)
     }
 
-    /// The router stopped: the projection takes no more events in this run.
-    pub fn stopped(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
-    }
-
-    /// A commit found the sink unavailable.
-    pub fn sink_unavailable(&self, error: &anyhow::Error) {
-        *self.sink_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{error:#}"));
-        self.sink_down.store(true, Ordering::Relaxed);
-    }
-
-    /// The sink answered.
-    pub fn sink_answered(&self) {
-        if self.sink_down.swap(false, Ordering::Relaxed) {
-            *self.sink_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-    }
-
-    /// Why the sink is unavailable, if the last try found it so.
-    pub fn sink_error(&self) -> Option<String> {
-        self.sink_down.load(Ordering::Relaxed).then(|| self.sink_error.lock().unwrap_or_else(|p| p.into_inner()).clone()).flatten()
+    /// The monitor found it caught up (done with everything the source holds).
+    pub fn note_caught_up(&self) {
+        self.caught_up.store(true, Ordering::Relaxed);
     }
 
     pub fn has_caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Relaxed)
     }
 
+    /// It waits for (`true`), or got (`false`), its read model's lease.
+    pub fn standby(&self, waiting: bool) {
+        self.standby.store(waiting, Ordering::Relaxed);
+    }
+
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
+    }
+
+    /// The router stopped: the projection takes no more events in this run.
+    pub fn stopped(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
     pub fn has_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// A commit found the sink unavailable.
+    pub fn sink_unavailable(&self, error: &anyhow::Error) {
+        let mut held = self.sink_error.lock().unwrap_or_else(|p| p.into_inner());
+        *held = Some(format!("{error:#}"));
+        self.sink_down.store(true, Ordering::Relaxed);
+    }
+
+    /// The sink answered.
+    pub fn sink_answered(&self) {
+        if self.sink_down.load(Ordering::Relaxed) {
+            let mut held = self.sink_error.lock().unwrap_or_else(|p| p.into_inner());
+            *held = None;
+            self.sink_down.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Why the sink is unavailable, if the last try found it so.
+    pub fn sink_error(&self) -> Option<String> {
+        self.sink_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The lanes now; `None` before they start.

@@ -290,10 +290,12 @@ impl Worker {
         }
         self.progress.add(handled, parked, skipped);
         let m = &self.meter;
-        m.handled.inc_by(handled as u64);
-        m.parked.inc_by(parked as u64);
-        m.skipped.inc_by(skipped as u64);
-        m.applied.inc_by((handled - parked - skipped) as u64);
+        for (counter, n) in [(&m.handled, handled), (&m.parked, parked), (&m.skipped, skipped), (&m.applied, handled - parked - skipped)] {
+            // Most batches park and skip nothing: no write to a line the other workers share.
+            if n > 0 {
+                counter.inc_by(n as u64);
+            }
+        }
         if let Some(settle) = &self.settings.settle {
             for (entry, d) in self.done(batch, decisions) {
                 let settlement = match &d.outcome {
@@ -425,8 +427,8 @@ impl Worker {
                 (None, Some(answer)) => match answer.outcome {
                     Outcome::Retry(reason) => {
                         let allowed = if answer.timed_out { self.settings.retry.attempts.min(DEADLINE_TRIES) } else { self.settings.retry.attempts };
-                        self.meter.retried.inc();
                         if tries < allowed {
+                            self.meter.retried.inc();
                             let wait = self.settings.retry.delay(tries + 1);
                             tracing::info!(projection = self.plugin.name(), key = %key, position, attempt = tries, retry_in = ?wait, reason = %reason, "event failed for now; its key waits for the next try while the others flow");
                             waiting_now.insert(key);

@@ -1,9 +1,11 @@
 //! The monitor: what a running host shows the people and tools that watch
-//! it. It reads each projection's [`Vitals`], slot and stored parked events,
-//! asks the source where its log ends ([`Probe`]), and turns that into
-//! `projector status` ([`status`]), the Prometheus metrics ([`crate::metrics`])
-//! and the health checks ([`health`]) of the admin endpoint. It is never on
-//! the path events take: everything is read when someone asks.
+//! it. Once a second, on a thread of its own, it reads each projection's
+//! [`Vitals`], slot and parked events, asks the source where its log ends and
+//! when the oldest event not yet done was recorded ([`Probe`]), sets the
+//! gauges of the [`crate::metrics`] and keeps that reading. Requests (`projector
+//! status`, `/metrics`, `/health/ready`) are answered from the last reading,
+//! so a slow source or sink never holds up the admin endpoint, and nothing of
+//! this is on the path events take.
 
 pub mod health;
 mod rates;
@@ -11,28 +13,32 @@ pub mod status;
 mod table;
 
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
-
-use anyhow::Result;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use health::Readiness;
 pub use status::{HostStatus, ProjectionStatus, State};
 pub use table::render as render_table;
 
 use crate::lanes::Vitals;
-use crate::metrics::{projection_labels, Metrics};
+use crate::metrics::{projection_labels, Labels, Metrics};
 use crate::plugins::Slot;
 use crate::sink::Sink;
 use crate::source::Probe;
 use rates::Rates;
 
-/// How often the monitor samples each projection's count of handled events.
+/// How often the monitor reads the host.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// A reading older than this makes the host unready: the source or the sink
+/// takes that long to answer the monitor.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// One projection as the monitor sees it.
 pub struct Watched {
     pub slot: Arc<Slot>,
     pub vitals: Arc<Vitals>,
+    /// Whether it reads the source in its order (not through a group, whose
+    /// deliveries come in any order): only then is there a lag to tell.
+    pub in_order: bool,
 }
 
 pub struct Monitor {
@@ -45,11 +51,13 @@ pub struct Monitor {
     rates: Mutex<Rates>,
     /// Lag past which the host is not ready (`None`: lag never makes it unready).
     ready_max_lag: Option<Duration>,
+    /// The last reading, and when it was taken.
+    reading: Mutex<Option<(Instant, HostStatus)>>,
 }
 
 impl Monitor {
     /// A monitor of `projections`; `source` is the source's URL, when the host
-    /// reads one a probe can open. It samples rates on a thread of its own
+    /// reads one a probe can open. It reads the host on a thread of its own
     /// for as long as it lives.
     pub fn start(
         metrics: Arc<Metrics>,
@@ -67,106 +75,141 @@ impl Monitor {
             probe: Mutex::new(None),
             rates: Mutex::new(Rates::new(names)),
             ready_max_lag,
+            reading: Mutex::new(None),
         });
         let weak = Arc::downgrade(&monitor);
-        let _ = std::thread::Builder::new().name("monitor".into()).spawn(move || sample(weak));
+        let _ = std::thread::Builder::new().name("monitor".into()).spawn(move || watch(weak));
         monitor
     }
 
-    fn sample(&self) {
-        let counts: Vec<u64> = self.projections.iter().map(|p| p.vitals.meter.handled.get()).collect();
-        self.rates.lock().unwrap_or_else(|p| p.into_inner()).add(counts);
+    /// The last reading of the host; before the first, what the lanes tell
+    /// without asking the source or the sink.
+    pub fn status(&self) -> HostStatus {
+        match &*self.reading.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((at, status)) => HostStatus { read_seconds_ago: Some(at.elapsed().as_secs_f64()), ..status.clone() },
+            None => self.read(false),
+        }
     }
 
-    /// The head of the source, or why it cannot be told.
-    fn head(&self) -> (Option<u64>, Result<(), String>, bool) {
-        let Some(url) = &self.source else { return (None, Ok(()), false) };
+    /// Whether the host is ready, check by check.
+    pub fn readiness(&self) -> Readiness {
+        let reading = self.reading.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(at, s)| (at.elapsed(), s.clone()));
+        health::readiness(reading.as_ref().map(|(age, s)| (*age, s)), self.ready_max_lag)
+    }
+
+    /// The metrics in the OpenMetrics text format, the gauges as last read.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Reads the host now and keeps the reading.
+    pub fn refresh(&self) {
+        let counts: Vec<u64> = self.projections.iter().map(|p| p.vitals.meter.handled.get()).collect();
+        self.rates.lock().unwrap_or_else(|p| p.into_inner()).add(counts);
+        let status = self.read(true);
+        self.set_gauges(&status);
+        *self.reading.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), status));
+    }
+
+    /// Every projection now; with `ask`, the source and the sink are asked too.
+    fn read(&self, ask: bool) -> HostStatus {
+        let (head, source_error, counts_events) = if ask { self.head() } else { (None, None, false) };
+        let rates = self.rates.lock().unwrap_or_else(|p| p.into_inner()).per_second();
+        let mut sink_error = None;
+        let mut projections = Vec::new();
+        for (p, rate) in self.projections.iter().zip(rates) {
+            let name = p.slot.name();
+            let lanes = p.vitals.lanes();
+            let parked = if ask { self.sink.parked_count(name).map_err(|e| sink_error = Some(format!("{e:#}"))).ok() } else { None };
+            if let Some(e) = p.vitals.sink_error() {
+                sink_error = Some(e);
+            }
+            // Before its lanes start, it stands where its read model was left.
+            let checkpoint = match &lanes {
+                Some(l) => Some(l.checkpoint),
+                None if ask => self.sink.checkpoint(name).ok(),
+                None => None,
+            };
+            // Nothing left: the router found nothing more for it (a filtered
+            // tail too) and it holds nothing, or every event up to the head is done.
+            let idle = lanes.as_ref().is_some_and(|l| l.in_flight == 0) && p.vitals.is_idle() && p.slot.quarantined().is_none();
+            let answered = ask && source_error.is_none();
+            let past_head = answered && checkpoint.is_some_and(|c| head.is_none_or(|h| c > h));
+            if lanes.is_some() && (idle || past_head) {
+                p.vitals.note_caught_up();
+            }
+            let (lag_events, lag_seconds) = match checkpoint {
+                _ if !answered || !p.in_order => (None, None),
+                _ if idle || past_head => (Some(0), Some(0.0)),
+                Some(checkpoint) => self.lag(checkpoint, head, counts_events),
+                None => (None, None),
+            };
+            let read = status::Read { checkpoint, head, lag_events, lag_seconds, events_per_second: rate, parked };
+            projections.push(status::of(p, lanes, read));
+        }
+        HostStatus { projections, source_error, sink_error, read_seconds_ago: None }
+    }
+
+    /// The lag in events (where positions count them) and seconds of a
+    /// projection with events left after `checkpoint`.
+    fn lag(&self, checkpoint: u64, head: Option<u64>, counts_events: bool) -> (Option<u64>, Option<f64>) {
+        let lag_events = head.filter(|_| counts_events).map(|h| (h + 1).saturating_sub(checkpoint));
+        let recorded = self.probe.lock().unwrap_or_else(|p| p.into_inner()).as_mut().and_then(|probe| probe.recorded_at(checkpoint).ok().flatten());
+        // A clock behind the one that recorded the event counts no lag, not a negative one.
+        let lag_seconds = recorded.map(|t| SystemTime::now().duration_since(t).unwrap_or_default().as_secs_f64());
+        (lag_events, lag_seconds)
+    }
+
+    /// The head of the source, or why it cannot be told, and whether its positions count events.
+    fn head(&self) -> (Option<u64>, Option<String>, bool) {
+        let Some(url) = &self.source else { return (None, Some("the host reads no source the monitor can ask".into()), false) };
         let mut probe = self.probe.lock().unwrap_or_else(|p| p.into_inner());
         if probe.is_none() {
             match crate::source::probe(url) {
                 Ok(p) => *probe = Some(p),
-                Err(e) => return (None, Err(format!("{e:#}")), false),
+                Err(e) => return (None, Some(format!("{e:#}")), false),
             }
         }
         let p = probe.as_mut().expect("opened above");
         let counts = p.counts_events();
         match p.head() {
-            Ok(head) => (head, Ok(()), counts),
+            Ok(head) => (head, None, counts),
             Err(e) => {
                 *probe = None;
-                (None, Err(format!("{e:#}")), counts)
+                (None, Some(format!("{e:#}")), counts)
             }
         }
     }
 
-    fn recorded_at(&self, position: u64) -> Option<SystemTime> {
-        let mut probe = self.probe.lock().unwrap_or_else(|p| p.into_inner());
-        probe.as_mut()?.recorded_at(position).ok().flatten()
-    }
-
-    /// Every projection now, and whether source and sink answer.
-    pub fn status(&self) -> HostStatus {
-        let (head, source, counts_events) = self.head();
-        let rates = self.rates.lock().unwrap_or_else(|p| p.into_inner()).per_second();
-        let mut sink = Ok(());
-        let projections = self
-            .projections
-            .iter()
-            .zip(rates)
-            .map(|(p, rate)| {
-                let lanes = p.vitals.lanes().unwrap_or_default();
-                let parked = self.sink.parked_count(p.slot.name());
-                if let Err(e) = &parked {
-                    sink = Err(format!("{e:#}"));
-                }
-                if let Some(e) = p.vitals.sink_error() {
-                    sink = Err(e);
-                }
-                // Nothing left: every event up to the head is done, or the
-                // router found nothing more for it (a filtered tail) and holds none.
-                let idle = p.vitals.is_idle() && lanes.in_flight == 0 && p.slot.quarantined().is_none();
-                let caught_up = idle || head.is_some_and(|h| lanes.checkpoint > h) || (self.source.is_some() && head.is_none() && source.is_ok());
-                let lag_events = match head {
-                    _ if caught_up => Some(0),
-                    Some(h) if counts_events => Some((h + 1).saturating_sub(lanes.checkpoint)),
-                    _ => None,
-                };
-                let lag_seconds = if caught_up {
-                    Some(0.0)
-                } else {
-                    self.recorded_at(lanes.checkpoint).map(|t| SystemTime::now().duration_since(t).unwrap_or_default().as_secs_f64())
-                };
-                status::of(p, lanes, head, lag_events, lag_seconds, rate, parked.ok())
-            })
-            .collect();
-        HostStatus { projections, source_error: source.err(), sink_error: sink.err() }
-    }
-
-    /// Whether the host is ready, check by check.
-    pub fn readiness(&self) -> Readiness {
-        health::readiness(&self.status(), self.ready_max_lag)
-    }
-
-    /// The metrics in the OpenMetrics text format, the gauges read now.
-    pub fn metrics_text(&self) -> String {
-        let status = self.status();
+    /// The gauges from a reading; a value the reading lacks has no series.
+    fn set_gauges(&self, status: &HostStatus) {
         let g = self.metrics.gauges();
         // The builds running now, not the ones swapped out.
         g.build.clear();
         for (p, s) in self.projections.iter().zip(&status.projections) {
             let l = projection_labels(&s.name);
-            let set = |family: &prometheus_client::metrics::family::Family<_, prometheus_client::metrics::gauge::Gauge>, v: u64| {
-                family.get_or_create(&l).set(v as i64);
+            let set = |family: &prometheus_client::metrics::family::Family<Labels, prometheus_client::metrics::gauge::Gauge>, v: Option<u64>| match v {
+                Some(v) => {
+                    family.get_or_create(&l).set(v as i64);
+                }
+                None => {
+                    family.remove(&l);
+                }
             };
-            set(&g.quarantined, s.quarantined.is_some() as u64);
+            set(&g.quarantined, Some(s.quarantined.is_some() as u64));
             set(&g.checkpoint, s.checkpoint);
-            s.head.inspect(|h| set(&g.head, *h));
-            s.lag_events.inspect(|v| set(&g.lag_events, *v));
-            s.lag_seconds.inspect(|v| {
-                g.lag_seconds.get_or_create(&l).set(*v);
-            });
-            s.parked.inspect(|v| set(&g.parked_stored, *v));
-            set(&g.retrying_keys, s.retrying_keys as u64);
+            set(&g.head, s.head);
+            set(&g.lag_events, s.lag_events);
+            match s.lag_seconds {
+                Some(v) => {
+                    g.lag_seconds.get_or_create(&l).set(v);
+                }
+                None => {
+                    g.lag_seconds.remove(&l);
+                }
+            }
+            set(&g.parked_stored, s.parked);
+            set(&g.retrying_keys, Some(s.retrying_keys as u64));
             for (lane, depth) in p.vitals.lanes().unwrap_or_default().queued.iter().enumerate() {
                 let mut lane_labels = l.clone();
                 lane_labels.push(("lane", lane.to_string()));
@@ -181,17 +224,16 @@ impl Monitor {
             build.push(("version", s.build.clone()));
             g.build.get_or_create(&build).set(1);
         }
-        self.metrics.render()
     }
 }
 
-/// Samples the monitor's rates until it is gone.
-fn sample(monitor: Weak<Monitor>) {
+/// Reads the host every [`SAMPLE_EVERY`] until the monitor is gone.
+fn watch(monitor: Weak<Monitor>) {
     loop {
-        std::thread::sleep(SAMPLE_EVERY);
         match monitor.upgrade() {
-            Some(m) => m.sample(),
+            Some(m) => m.refresh(),
             None => return,
         }
+        std::thread::sleep(SAMPLE_EVERY);
     }
 }

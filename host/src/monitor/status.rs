@@ -13,14 +13,19 @@ pub struct HostStatus {
     pub source_error: Option<String>,
     /// Why the sink does not answer, if it does not.
     pub sink_error: Option<String>,
+    /// How old this reading is (the monitor reads the host once a second);
+    /// none before its first reading, when the source and sink were not asked.
+    pub read_seconds_ago: Option<f64>,
 }
 
 /// Where a projection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
-    /// Its lanes have not started yet (waiting for a lease, say).
+    /// Its lanes have not started yet.
     Starting,
+    /// Waiting for the lease on its read model, which another host holds (`run --wait`).
+    Standby,
     /// Reading what the log held when it started.
     CatchingUp,
     /// Caught up once, following the log.
@@ -37,6 +42,7 @@ impl State {
     pub fn describe(self, retrying_keys: usize) -> String {
         match self {
             State::Starting => "starting".into(),
+            State::Standby => "standby".into(),
             State::CatchingUp => "catching up".into(),
             State::Running => "running".into(),
             State::Retrying => format!("retrying {retrying_keys} key{}", if retrying_keys == 1 { "" } else { "s" }),
@@ -55,8 +61,8 @@ pub struct ProjectionStatus {
     pub retrying_keys: usize,
     /// Why it is quarantined.
     pub quarantined: Option<String>,
-    /// Every position below it is done.
-    pub checkpoint: u64,
+    /// Every position below it is done (before its lanes start: the stored checkpoint).
+    pub checkpoint: Option<u64>,
     /// The last position in the source.
     pub head: Option<u64>,
     /// Events from the checkpoint to the head (where the source's positions count events).
@@ -75,23 +81,29 @@ pub struct ProjectionStatus {
     pub queued: usize,
 }
 
+/// What the monitor read of one projection beside its lanes.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub checkpoint: Option<u64>,
+    pub head: Option<u64>,
+    pub lag_events: Option<u64>,
+    pub lag_seconds: Option<f64>,
+    pub events_per_second: f64,
+    pub parked: Option<u64>,
+}
+
 /// The status of one projection from what the monitor read.
-pub fn of(
-    p: &Watched,
-    lanes: LanesView,
-    head: Option<u64>,
-    lag_events: Option<u64>,
-    lag_seconds: Option<f64>,
-    events_per_second: f64,
-    parked: Option<u64>,
-) -> ProjectionStatus {
+pub fn of(p: &Watched, lanes: Option<LanesView>, read: Read) -> ProjectionStatus {
     let (plugin, swaps) = p.slot.current();
+    let started = lanes.is_some();
+    let lanes = lanes.unwrap_or_default();
     let quarantined = p.slot.quarantined();
-    let started = p.vitals.lanes().is_some();
     let state = if quarantined.is_some() {
         State::Quarantined
     } else if p.vitals.has_stopped() {
         State::Stopped
+    } else if p.vitals.is_standby() {
+        State::Standby
     } else if !started {
         State::Starting
     } else if lanes.retrying_keys > 0 {
@@ -107,13 +119,13 @@ pub fn of(
         state,
         retrying_keys: lanes.retrying_keys,
         quarantined,
-        checkpoint: lanes.checkpoint,
-        head,
-        lag_events,
-        lag_seconds,
-        events_per_second,
+        checkpoint: read.checkpoint,
+        head: read.head,
+        lag_events: read.lag_events,
+        lag_seconds: read.lag_seconds,
+        events_per_second: read.events_per_second,
         handled: p.vitals.meter.handled.get(),
-        parked,
+        parked: read.parked,
         swaps,
         queued: lanes.queued.iter().sum(),
     }

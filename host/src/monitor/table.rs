@@ -13,7 +13,7 @@ pub fn render(host: &str, status: &HostStatus) -> String {
             p.name.clone(),
             p.build.clone(),
             p.state.describe(p.retrying_keys),
-            p.checkpoint.to_string(),
+            or_dash(p.checkpoint.map(|c| c.to_string())),
             or_dash(p.head.map(|h| h.to_string())),
             or_dash(p.lag_events.map(|l| l.to_string())),
             or_dash(p.lag_seconds.map(|l| format!("{l:.1}"))),
@@ -37,6 +37,9 @@ pub fn render(host: &str, status: &HostStatus) -> String {
     }
     if let Some(e) = &status.sink_error {
         let _ = writeln!(out, "the sink does not answer: {e}");
+    }
+    if let Some(age) = status.read_seconds_ago.filter(|a| *a > 5.0) {
+        let _ = writeln!(out, "read {age:.0} s ago: the source or the sink is slow to answer the host");
     }
     out
 }

@@ -38,11 +38,8 @@ impl EmbeddedLog {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a Projector event log", path.display()))?;
-        let recorded: bool = conn.query_row("SELECT count(*) FROM pragma_table_info('events') WHERE name = 'recorded'", [], |r| r.get(0))?;
-        if !recorded {
-            conn.execute_batch("ALTER TABLE events ADD COLUMN recorded INTEGER")
-                .with_context(|| format!("cannot add the recorded time to the event log {}", path.display()))?;
-        }
+        crate::store_file::add_column(&conn, "events", "recorded", "ALTER TABLE events ADD COLUMN recorded INTEGER")
+            .with_context(|| format!("cannot bring the event log {} up to date (it keeps each event's recorded time now)", path.display()))?;
         Ok(Self { conn })
     }
 
@@ -204,6 +201,28 @@ mod tests {
 
     fn new(stream: &str) -> NewEvent {
         serde_json::from_value(serde_json::json!({"stream": stream, "type": "T", "data": {"n": 1}})).unwrap()
+    }
+
+    #[test]
+    fn a_log_of_an_older_release_opened_by_two_at_once_keeps_its_events_and_records_times_from_now_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&SCHEMA.replace("    recorded       INTEGER,\n", "")).unwrap();
+        old.execute("INSERT INTO events (id, stream, revision, event_type, schema_version, data, metadata) VALUES ('a', 's', 0, 'T', 1, '{}', '{}')", []).unwrap();
+        drop(old);
+        let opened: Vec<_> = (0..4).map(|_| std::thread::spawn({ let path = path.clone(); move || EmbeddedLog::open(&path).map(drop) })).collect();
+        for o in opened {
+            o.join().unwrap().expect("every opener finds the log brought up to date");
+        }
+        let mut log = EmbeddedLog::open(&path).unwrap();
+        assert_eq!(log.read(0, 10).unwrap().len(), 1, "the old event is kept");
+        assert_eq!(log.recorded_at(1).unwrap(), None, "an event of the old release has no recorded time");
+        let before = SystemTime::now() - Duration::from_secs(1);
+        log.append(&[new("s")], ExpectedRevision::Any).unwrap();
+        assert_eq!(log.head().unwrap(), Some(2));
+        assert!(log.recorded_at(2).unwrap().is_some_and(|t| t >= before), "a new event has its time");
+        assert_eq!(log.recorded_at(3).unwrap(), None, "nothing after the head");
     }
 
     #[test]

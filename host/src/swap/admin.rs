@@ -26,10 +26,13 @@ use crate::monitor::Monitor;
 
 /// How long the CLI waits for a running host's answer (a reload compiles).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Threads that answer requests: a reload that compiles holds one, while
+/// the others answer health checks and scrapes.
+pub const ADMIN_THREADS: usize = 4;
 
 pub struct Admin {
     server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     pub addr: SocketAddr,
 }
 
@@ -53,26 +56,32 @@ impl Admin {
         let server = tiny_http::Server::http(parsed)
             .map_err(|e| anyhow!("cannot listen on {addr} for the admin endpoint: {e} (set `admin` in projector.toml to another port, or \"\" for none)"))?;
         let bound = server.server_addr().to_ip().unwrap_or(parsed);
-        let access = Access::new(token, addr, bound);
+        let access = Arc::new(Access::new(token, addr, bound));
         let server = Arc::new(server);
-        let serving = server.clone();
-        let thread = std::thread::Builder::new().name("admin".into()).spawn(move || {
-            for request in serving.incoming_requests() {
-                let reply = match access.check(&asked(&request)) {
-                    Ok(()) => answer(&swapper, &monitor, request.method(), request.url()),
-                    Err(refused) => {
-                        tracing::warn!(method = %request.method(), url = request.url(), status = refused.status, why = %refused.why, "admin request refused");
-                        Reply::json(refused.status, json!({"error": refused.why}))
-                    }
-                };
-                let response = tiny_http::Response::from_string(reply.body)
-                    .with_status_code(reply.status)
-                    .with_header(tiny_http::Header::from_bytes("Content-Type", reply.content_type).expect("a valid header"));
-                let _ = request.respond(response);
-            }
-        })?;
+        let mut threads = Vec::new();
+        for _ in 0..ADMIN_THREADS {
+            let (serving, access, swapper, monitor) = (server.clone(), access.clone(), swapper.clone(), monitor.clone());
+            threads.push(std::thread::Builder::new().name("admin".into()).spawn(move || serve(&serving, &access, &swapper, &monitor))?);
+        }
         tracing::info!(addr = %bound, "admin endpoint listening");
-        Ok(Self { server, thread: Some(thread), addr: bound })
+        Ok(Self { server, threads, addr: bound })
+    }
+}
+
+/// Answers requests until the server is unblocked.
+fn serve(server: &tiny_http::Server, access: &Access, swapper: &Swapper, monitor: &Monitor) {
+    for request in server.incoming_requests() {
+        let reply = match access.check(&asked(&request)) {
+            Ok(()) => answer(swapper, monitor, request.method(), request.url()),
+            Err(refused) => {
+                tracing::warn!(method = %request.method(), url = request.url(), status = refused.status, why = %refused.why, "admin request refused");
+                Reply::json(refused.status, json!({"error": refused.why}))
+            }
+        };
+        let response = tiny_http::Response::from_string(reply.body)
+            .with_status_code(reply.status)
+            .with_header(tiny_http::Header::from_bytes("Content-Type", reply.content_type).expect("a valid header"));
+        let _ = request.respond(response);
     }
 }
 
@@ -89,8 +98,11 @@ fn asked(request: &tiny_http::Request) -> Asked<'_> {
 
 impl Drop for Admin {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
+        // Each unblock ends one thread's wait.
+        for _ in &self.threads {
+            self.server.unblock();
+        }
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }

@@ -43,10 +43,7 @@ impl EmbeddedGraph {
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(schema::SCHEMA).with_context(|| format!("{} is not a Projector graph", path.display()))?;
         for (table, column, add) in schema::PARTS {
-            let has: bool = conn.query_row(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"), [], |r| r.get(0))?;
-            if !has {
-                conn.execute_batch(add).with_context(|| format!("cannot bring the graph {} up to date", path.display()))?;
-            }
+            crate::store_file::add_column(&conn, table, column, add).with_context(|| format!("cannot bring the graph {} up to date", path.display()))?;
         }
         conn.execute_batch(schema::PARKED_ONCE)?;
         Ok(Self { conn: Mutex::new(conn), key_properties: Mutex::new(HashMap::new()) })

@@ -443,6 +443,10 @@ impl Sink for Neo4jSink {
         read::parked(self, projection)
     }
 
+    fn parked_count(&self, projection: &str) -> Result<u64> {
+        read::parked_count(self, projection)
+    }
+
     fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
         let mut statements = Vec::new();
         if let Some(applied) = &resolved.applied {

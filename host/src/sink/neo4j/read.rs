@@ -87,6 +87,15 @@ pub fn nodes(sink: &Neo4jSink, label: &str, limit: usize) -> Result<Vec<Json>> {
     sink.rows(neo4rs::query(&query))?.iter().map(|row| Ok(row.get("props")?)).collect()
 }
 
+/// How many of a projection's parked events wait for a replay or a discard.
+pub fn parked_count(sink: &Neo4jSink, projection: &str) -> Result<u64> {
+    let rows = sink.rows(
+        neo4rs::query(&format!("MATCH (p:`{PARKED}`) WHERE p.projection = $projection AND p.status = 'parked' RETURN count(p) AS n"))
+            .param("projection", projection),
+    )?;
+    Ok(rows.first().map(|row| row.get::<i64>("n")).transpose()?.unwrap_or(0) as u64)
+}
+
 pub fn parked(sink: &Neo4jSink, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {
     let rows = sink.rows(
         neo4rs::query(&format!(

@@ -24,6 +24,8 @@ pub struct Record {
     pub is_json: bool,
     pub data: Vec<u8>,
     pub custom_metadata: Vec<u8>,
+    /// When it was written: 100 ns ticks since 1970, as the server counts.
+    pub created: u64,
 }
 
 /// An event an append proposes.
@@ -87,6 +89,7 @@ impl Inner {
             is_json: e.is_json,
             data: e.data,
             custom_metadata: e.custom_metadata,
+            created: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| (d.as_nanos() / 100) as u64),
         }));
         self.last_revision.insert(stream.into(), revision);
         self.ids.insert((stream.into(), e_id));

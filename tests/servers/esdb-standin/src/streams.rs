@@ -278,7 +278,7 @@ pub(crate) fn metadata(record: &Record) -> HashMap<String, String> {
     HashMap::from([
         ("type".to_owned(), record.event_type.clone()),
         ("content-type".to_owned(), if record.is_json { "application/json" } else { "application/octet-stream" }.to_owned()),
-        ("created".to_owned(), "0".to_owned()),
+        ("created".to_owned(), record.created.to_string()),
     ])
 }
 
