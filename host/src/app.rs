@@ -15,7 +15,8 @@ use crate::router::{Router, Until};
 use crate::sink::lease::Lease;
 use crate::sink::Sink;
 use crate::source::{self, Interest, Source, Wants};
-use crate::swap::{Admin, Swapper, Watcher};
+use crate::admin::Admin;
+use crate::swap::{Swapper, Watcher};
 
 /// What a run did.
 #[derive(Debug)]

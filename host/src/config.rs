@@ -52,7 +52,7 @@ pub struct Config {
     /// Where compiled plugins are cached.
     pub cache: PathBuf,
     /// The admin endpoint (`projector plugins reload`): on loopback unless a
-    /// token is given (`swap::access`); "" for none.
+    /// token is given (`admin::access`); "" for none.
     pub admin: String,
     /// The admin endpoint's token: a host makes it here (mode 0600) when it is
     /// missing, and the CLI reads it here (`PROJECTOR_ADMIN_TOKEN` overrides it).

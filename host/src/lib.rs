@@ -9,6 +9,7 @@
 //! The words used here (event, source, projection, upcaster, lane, mutation,
 //! sink, checkpoint, guard, park, generation) are defined in README's glossary.
 
+pub mod admin;
 pub mod app;
 pub mod checkpoint;
 pub mod config;

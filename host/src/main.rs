@@ -240,7 +240,7 @@ enum ParkedCommand {
 
 /// Sends a swap request to the running host and prints its answer; a refusal is an error.
 fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
-    use projector::swap::request;
+    use projector::admin::request;
     if config.admin.is_empty() {
         anyhow::bail!("no admin address: set `admin` in projector.toml, PROJECTOR_ADMIN or --admin to the running host's");
     }
@@ -252,12 +252,12 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
     };
     let file = &config.admin_token_file;
     // Only a change carries the token: a read goes to whatever listens there without it.
-    let token = if method == "POST" { projector::swap::access::client_token(file)? } else { None };
+    let token = if method == "POST" { projector::admin::access::client_token(file)? } else { None };
     if token.is_none() && method == "POST" {
         anyhow::bail!(
             "no admin token: a running host writes one to {} (mode 0600) beside its data; run this where the host runs, or set {}",
             file.display(),
-            projector::swap::access::TOKEN_ENV
+            projector::admin::access::TOKEN_ENV
         );
     }
     let (status, answer) = request(&config.admin, method, &path, token.as_ref())?;
@@ -298,7 +298,7 @@ fn host_status(config: &Config) -> Result<projector::monitor::HostStatus> {
     if config.admin.is_empty() {
         anyhow::bail!("no admin address: set `admin` in projector.toml, PROJECTOR_ADMIN or --admin to the running host's");
     }
-    let (code, answer) = projector::swap::request(&config.admin, "GET", "/status", None)?;
+    let (code, answer) = projector::admin::request(&config.admin, "GET", "/status", None)?;
     if code != 200 {
         anyhow::bail!("the host at {} answered {code}: {}", config.admin, answer["error"].as_str().unwrap_or("no reason given"));
     }

@@ -10,10 +10,9 @@
 //! later reloads pass over the build rolled back from until another is deployed.
 //!
 //! Reloads come from the admin endpoint (`projector plugins reload`; who may
-//! use it: [`access`]) or from the watcher, which polls the plugins directory.
+//! use it: [`crate::admin::access`]) or from the watcher, which polls the
+//! plugins directory.
 
-pub mod access;
-mod admin;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-pub use admin::{request, Admin};
 pub use watch::{Watcher, WATCH_INTERVAL};
 
 use crate::plugins::{check_sharing, Plugins, ProjectionPlugin, Slot};
