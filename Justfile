@@ -39,10 +39,11 @@ demo events="20000": build
     echo "   export PROJECTOR_SOURCE=$PROJECTOR_SOURCE PROJECTOR_SINK=$PROJECTOR_SINK"
     echo "   {{projector}} graph stats    (or: graph export, graph nodes LABEL, parked list, plugins list)"
 
-# Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins and a real Bolt server
+# Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins, a real Bolt server and a real browser (installs Chromium if missing)
 test: plugins
     #!/usr/bin/env bash
     set -euo pipefail
+    tests/servers/browser.sh
     tests/servers/bolt.sh start
     trap 'tests/servers/bolt.sh stop' EXIT
     cargo test --release --workspace

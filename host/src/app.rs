@@ -10,12 +10,13 @@ use crate::config::Config;
 use crate::lanes::{LaneSet, LaneSettings, Progress, Vitals};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Watched};
-use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain};
+use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin};
 use crate::router::{Router, Until};
 use crate::sink::lease::Lease;
 use crate::sink::Sink;
 use crate::source::{self, Interest, Source, Wants};
-use crate::admin::Admin;
+use crate::admin::{Admin, Host};
+use crate::parking::Desk;
 use crate::swap::{Swapper, Watcher};
 
 /// What a run did.
@@ -72,7 +73,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     let pipeline = Pipeline::start(config, &plugins, sink, progress)?;
     let _admin = match config.admin.as_str() {
         "" => None,
-        addr => match Admin::start(addr, pipeline.swapper(), pipeline.monitor(), &config.admin_token_file) {
+        addr => match Admin::start(addr, pipeline.host(), &config.admin_token_file) {
             Ok(admin) => Some(admin),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "running without the admin endpoint: `projector plugins reload` cannot reach this host");
@@ -107,6 +108,10 @@ pub struct Pipeline {
     sink: Arc<dyn Sink>,
     swapper: Arc<Swapper>,
     monitor: Arc<Monitor>,
+    /// Parked events the admin endpoint asks the routers to resolve.
+    desk: Arc<Desk>,
+    /// Every upcaster, for a replay.
+    upcasters: Vec<Arc<UpcasterPlugin>>,
     progress: Arc<Progress>,
     started: Instant,
     /// The length of the leases taken on read models, and whether to wait for one held.
@@ -151,7 +156,9 @@ impl Pipeline {
         let ready_max_lag = (config.ready_max_lag_ms > 0).then(|| Duration::from_millis(config.ready_max_lag_ms));
         let monitor = Monitor::start(metrics, watched, sink.clone(), Some(config.source.clone()), ready_max_lag);
         let (lease, wait_for_lease) = (Duration::from_millis(config.lease_ms), config.wait_for_lease);
-        Ok(Self { projections, sink, swapper, monitor, progress, started, lease, wait_for_lease })
+        let desk = Desk::new(projections.iter().map(|p| p.plugin.name()));
+        let upcasters = plugins.upcasters.clone();
+        Ok(Self { projections, sink, swapper, monitor, desk, upcasters, progress, started, lease, wait_for_lease })
     }
 
     /// What swaps builds in this pipeline's lanes.
@@ -162,6 +169,11 @@ impl Pipeline {
     /// What watches this pipeline: status, metrics, health.
     pub fn monitor(&self) -> Arc<Monitor> {
         self.monitor.clone()
+    }
+
+    /// What the admin endpoint reaches this pipeline through.
+    pub fn host(&self) -> Host {
+        Host { swapper: self.swapper.clone(), monitor: self.monitor.clone(), desk: self.desk.clone(), sink: self.sink.clone() }
     }
 
     /// Runs every projection on a router thread of its own, each reading the
@@ -186,7 +198,8 @@ impl Pipeline {
             }
             let lanes = LaneSet::start(slot.clone(), self.sink.clone(), &settings, self.progress.clone())?;
             tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
-            routers.push(Router { plugin, slot, lanes, upcasters });
+            let desk = Some((self.desk.clone(), self.upcasters.clone()));
+            routers.push(Router { plugin, slot, lanes, upcasters, desk });
             sources.push(source);
         }
         let routed: Vec<Result<u64>> = std::thread::scope(|scope| {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::lanes::{partition_key, LaneItem, LaneSet};
-use crate::plugins::{ProjectionPlugin, Slot, UpcasterChain};
+use crate::parking::desk::{self, Desk};
+use crate::plugins::{Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin};
 use crate::runtime::limits::MAX_EVENT_BYTES;
 use crate::source::settle::{Settled, Settlement, Settler};
 use crate::source::Source;
@@ -31,6 +32,9 @@ pub struct Router {
     pub slot: Arc<Slot>,
     pub lanes: LaneSet,
     pub upcasters: UpcasterChain,
+    /// Where the admin endpoint leaves parked events to replay or discard,
+    /// with the upcasters a replay runs them through.
+    pub desk: Option<(Arc<Desk>, Vec<Arc<UpcasterPlugin>>)>,
 }
 
 /// When the router stops.
@@ -53,6 +57,9 @@ impl Router {
     pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
         let routed = self.route(source, until, stop);
         self.lanes.vitals().stopped();
+        if let Some((desk, _)) = &self.desk {
+            desk.close(self.plugin.name());
+        }
         if stop.load(Ordering::Relaxed) || routed.is_err() {
             self.lanes.abandon();
         }
@@ -72,6 +79,15 @@ impl Router {
                 self.lanes.restart()?;
                 self.upcasters.reset();
                 tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
+                next = next.min(self.lanes.resumed_from);
+            }
+            if let Some(ticket) = self.desk.as_ref().and_then(|(desk, _)| desk.take(self.plugin.name())) {
+                let done = self.resolve_parked(&ticket.job);
+                let failed_lanes = done.as_ref().err().map(|e| format!("{e:#}"));
+                ticket.answer(done.unwrap_or_else(Err));
+                if let Some(why) = failed_lanes {
+                    anyhow::bail!(why);
+                }
                 next = next.min(self.lanes.resumed_from);
             }
             let events = source.read(next, READ_BATCH)?;
@@ -111,6 +127,22 @@ impl Router {
             self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).read_through(next);
         }
         Ok(next)
+    }
+
+    /// Replays or discards a parked event with the lanes stopped, then starts
+    /// them again from the checkpoint: a key released by the replay flows
+    /// from there, in order. Only a failure to restart the lanes is the
+    /// router's (the outer error); what went wrong with the job is the answer's.
+    fn resolve_parked(&mut self, job: &desk::Job) -> Result<Result<String>> {
+        let upcasters = self.desk.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
+        let plugins = Plugins { projections: vec![self.slot.current().0], upcasters };
+        let (sink, lease, deadline) = (self.lanes.sink().clone(), self.lanes.settings().lease.clone(), self.lanes.settings().call_deadline);
+        let mut done = Err(anyhow::anyhow!("not done"));
+        let restarted = self.lanes.restart_around(|| done = desk::resolve(job, &plugins, &sink, lease, deadline));
+        self.upcasters.reset();
+        tracing::info!(projection = self.name(), job = ?job, outcome = ?done.as_ref().map_err(|e| format!("{e:#}")), "a parked event was resolved from the admin endpoint");
+        restarted.map_err(|e| anyhow::anyhow!("projection {}: the lanes did not start again after a parked event was resolved: {e:#}", self.name()))?;
+        Ok(done)
     }
 
     /// Adds the lane items of one event to `items`: none when the projection

@@ -51,7 +51,7 @@ fn changes_need_the_token_and_foreign_hosts_and_origins_are_refused_while_the_cl
         ("an opaque origin", vec![("Host", here), ("Origin", "null"), ("Authorization", &bearer)], 403),
     ];
     for (what, headers, expected) in &cases {
-        for path in ["/plugins/reload", "/plugins/rollback?name=recorder"] {
+        for path in ["/plugins/reload", "/plugins/rollback?name=recorder", "/parked/replay?id=1", "/parked/discard?id=1&reason=x"] {
             assert_eq!(send(&addr, "POST", path, headers), *expected, "POST {path} with {what}");
         }
     }

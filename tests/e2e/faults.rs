@@ -54,6 +54,9 @@ impl Sink for Faulty {
     fn nodes(&self, label: &str, limit: usize) -> anyhow::Result<Vec<serde_json::Value>> {
         self.inner.nodes(label, limit)
     }
+    fn neighbours(&self, label: &str, key: &str, limit: usize) -> anyhow::Result<Option<projector::sink::Neighbourhood>> {
+        self.inner.neighbours(label, key, limit)
+    }
     fn parked(&self, projection: Option<&str>) -> anyhow::Result<Vec<ParkedRecord>> {
         self.inner.parked(projection)
     }

@@ -5,7 +5,9 @@ mod support;
 
 mod admin;
 mod appends;
+mod browser;
 mod cache;
+mod console;
 mod esdb;
 mod import;
 mod interview;

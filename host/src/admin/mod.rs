@@ -17,8 +17,21 @@
 
 pub mod access;
 mod client;
+mod console;
 mod routes;
 mod server;
+mod svg;
 
 pub use client::{request, REQUEST_TIMEOUT};
 pub use server::{Admin, ADMIN_THREADS};
+
+use std::sync::Arc;
+
+/// What the admin endpoint reaches a running pipeline through.
+#[derive(Clone)]
+pub struct Host {
+    pub swapper: Arc<crate::swap::Swapper>,
+    pub monitor: Arc<crate::monitor::Monitor>,
+    pub desk: Arc<crate::parking::Desk>,
+    pub sink: Arc<dyn crate::sink::Sink>,
+}

@@ -10,12 +10,19 @@ use serde_json::json;
 
 use super::access::{self, Access, Asked};
 use super::routes::{answer, Reply};
-use crate::monitor::Monitor;
-use crate::swap::Swapper;
+use super::Host;
 
 /// Threads that answer requests: a reload that compiles holds one, while
 /// the others answer health checks and scrapes.
 pub const ADMIN_THREADS: usize = 4;
+
+/// Sent with every answer.
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-store"),
+];
 
 pub struct Admin {
     server: Arc<tiny_http::Server>,
@@ -27,7 +34,7 @@ impl Admin {
     /// Listens on `addr`. Its token is the one `token_file` or the
     /// environment gives, or one made into `token_file`; an address that is not
     /// loopback needs one an operator gave.
-    pub fn start(addr: &str, swapper: Arc<Swapper>, monitor: Arc<Monitor>, token_file: &std::path::Path) -> Result<Self> {
+    pub fn start(addr: &str, host: Host, token_file: &std::path::Path) -> Result<Self> {
         let parsed: SocketAddr = addr.parse().with_context(|| format!("admin address `{addr}` is not HOST:PORT (e.g. 127.0.0.1:7931)"))?;
         if parsed.ip().is_unspecified() {
             bail!("admin address {addr} listens on every interface, and requests must name the endpoint in their Host header: give the one address clients use (e.g. 192.0.2.10:7931)");
@@ -47,8 +54,8 @@ impl Admin {
         let server = Arc::new(server);
         let mut threads = Vec::new();
         for _ in 0..ADMIN_THREADS {
-            let (serving, access, swapper, monitor) = (server.clone(), access.clone(), swapper.clone(), monitor.clone());
-            threads.push(std::thread::Builder::new().name("admin".into()).spawn(move || serve(&serving, &access, &swapper, &monitor))?);
+            let (serving, access, host) = (server.clone(), access.clone(), host.clone());
+            threads.push(std::thread::Builder::new().name("admin".into()).spawn(move || serve(&serving, &access, &host))?);
         }
         tracing::info!(addr = %bound, "admin endpoint listening");
         Ok(Self { server, threads, addr: bound })
@@ -56,10 +63,10 @@ impl Admin {
 }
 
 /// Answers requests until the server is unblocked.
-fn serve(server: &tiny_http::Server, access: &Access, swapper: &Swapper, monitor: &Monitor) {
+fn serve(server: &tiny_http::Server, access: &Access, host: &Host) {
     for request in server.incoming_requests() {
         let reply = match access.check(&asked(&request)) {
-            Ok(()) => answer(swapper, monitor, request.method(), request.url()),
+            Ok(()) => answer(host, request.method(), request.url()),
             Err(refused) => {
                 tracing::warn!(method = %request.method(), url = request.url(), status = refused.status, why = %refused.why, "admin request refused");
                 Reply::json(refused.status, json!({"error": refused.why}))
@@ -68,6 +75,10 @@ fn serve(server: &tiny_http::Server, access: &Access, swapper: &Swapper, monitor
         let response = tiny_http::Response::from_string(reply.body)
             .with_status_code(reply.status)
             .with_header(tiny_http::Header::from_bytes("Content-Type", reply.content_type).expect("a valid header"));
+        // The console runs only its own script, and in no other site's frame.
+        let response = SECURITY_HEADERS.iter().fold(response, |r, (name, value)| {
+            r.with_header(tiny_http::Header::from_bytes(*name, *value).expect("a valid header"))
+        });
         let _ = request.respond(response);
     }
 }

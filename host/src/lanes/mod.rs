@@ -230,11 +230,31 @@ impl LaneSet {
     /// restart of the host would: how a quarantined projection resumes once a
     /// new build is swapped in. The caller routes events again from `resumed_from`.
     pub fn restart(&mut self) -> Result<()> {
+        let slot = self.slot.clone();
+        self.restart_around(|| {
+            slot.take_resume();
+        })
+    }
+
+    /// Stops the lanes (saving the checkpoint), does `between`, and starts
+    /// them again from the stored checkpoint, with the blocked keys the sink
+    /// holds then. The caller routes events again from `resumed_from`.
+    pub fn restart_around(&mut self, between: impl FnOnce()) -> Result<()> {
         self.board.abandon();
         self.stop(&AtomicBool::new(true))?;
-        self.slot.take_resume();
+        between();
         *self = LaneSet::start(self.slot.clone(), self.sink.clone(), &self.settings, self.progress.clone())?;
         Ok(())
+    }
+
+    /// The sink the lanes commit to.
+    pub fn sink(&self) -> &Arc<dyn Sink> {
+        &self.sink
+    }
+
+    /// How the lanes work.
+    pub fn settings(&self) -> &LaneSettings {
+        &self.settings
     }
 
     /// Where the projection resumes from.

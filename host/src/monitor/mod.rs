@@ -91,6 +91,12 @@ impl Monitor {
         }
     }
 
+    /// Each projection's events per second over the last minutes, as
+    /// (seconds ago, rate), oldest first.
+    pub fn history(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        self.rates.lock().unwrap_or_else(|p| p.into_inner()).history()
+    }
+
     /// Whether the host is ready, check by check.
     pub fn readiness(&self) -> Readiness {
         let reading = self.reading.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(at, s)| (at.elapsed(), s.clone()));

@@ -40,6 +40,30 @@ impl Rates {
     }
 }
 
+impl Rates {
+    /// Each projection's events per second between samples, as (seconds
+    /// ago, rate), oldest first, over the samples kept.
+    pub fn history(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let Some((now, _)) = self.samples.back() else { return Vec::new() };
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let points = self
+                    .samples
+                    .iter()
+                    .zip(self.samples.iter().skip(1))
+                    .map(|((t0, c0), (t1, c1))| {
+                        let seconds = t1.duration_since(*t0).as_secs_f64().max(1e-3);
+                        (now.duration_since(*t1).as_secs_f64(), c1[i].saturating_sub(c0[i]) as f64 / seconds)
+                    })
+                    .collect();
+                (name.clone(), points)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

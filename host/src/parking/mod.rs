@@ -1,11 +1,13 @@
 //! Parked events: set aside after retries run out, with the error, so that one
 //! bad event never stops the rest. They can be listed, replayed or discarded.
 
+pub mod desk;
 mod replay;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use desk::{Desk, Job};
 pub use replay::{replay, ReplayReport, Which};
 
 use crate::Event;

@@ -83,6 +83,32 @@ pub struct Resolved<'a> {
     pub lease: Option<&'a str>,
 }
 
+/// A node of the read model as the console draws it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeView {
+    pub label: String,
+    pub key: String,
+    pub props: serde_json::Value,
+}
+
+/// One relationship of a node, and the node at its other end.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EdgeView {
+    pub rel: String,
+    /// From the node (`true`) or to it.
+    pub outgoing: bool,
+    pub other: NodeView,
+}
+
+/// A node and its relationships.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Neighbourhood {
+    pub node: NodeView,
+    pub edges: Vec<EdgeView>,
+    /// Whether it has more relationships than were asked for.
+    pub more: bool,
+}
+
 /// Why a commit failed, which decides what the lane does next.
 #[derive(Debug)]
 pub enum SinkError {
@@ -143,6 +169,11 @@ pub trait Sink: Send + Sync {
 
     /// Up to `limit` nodes with this label, as JSON objects, ordered by key.
     fn nodes(&self, label: &str, limit: usize) -> Result<Vec<serde_json::Value>>;
+
+    /// The node of `label` with this key and up to `limit` of its
+    /// relationships (both ways) with the nodes at their other ends; `None`
+    /// when there is no such node.
+    fn neighbours(&self, label: &str, key: &str, limit: usize) -> Result<Option<Neighbourhood>>;
 
     /// Parked events (all statuses), oldest first.
     fn parked(&self, projection: Option<&str>) -> Result<Vec<ParkedRecord>>;

@@ -35,6 +35,10 @@ impl Sink for NullSink {
         Ok(Vec::new())
     }
 
+    fn neighbours(&self, _: &str, _: &str, _: usize) -> Result<Option<super::Neighbourhood>> {
+        Ok(None)
+    }
+
     fn parked(&self, _: Option<&str>) -> Result<Vec<ParkedRecord>> {
         Ok(Vec::new())
     }

@@ -204,6 +204,10 @@ impl Sink for EmbeddedGraph {
         read::parked(&self.conn(), projection)
     }
 
+    fn neighbours(&self, label: &str, key: &str, limit: usize) -> Result<Option<super::Neighbourhood>> {
+        read::neighbours(&self.conn(), label, key, limit)
+    }
+
     fn parked_count(&self, projection: &str) -> Result<u64> {
         let sql = "SELECT count(*) FROM parked WHERE projection = ?1 AND status = 'parked'";
         Ok(self.conn().query_row(sql, [projection], |r| r.get::<_, i64>(0))? as u64)

@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value as Json};
 
 use crate::parking::ParkedRecord;
-use crate::sink::GraphStats;
+use crate::sink::{EdgeView, GraphStats, Neighbourhood, NodeView};
 
 pub fn stats(conn: &Connection) -> Result<GraphStats> {
     let count = |sql: &str| -> Result<_> {
@@ -56,6 +56,31 @@ pub fn nodes(conn: &Connection, label: &str, limit: usize) -> Result<Vec<Json>> 
     let mut stmt = conn.prepare("SELECT props FROM nodes WHERE label = ?1 ORDER BY key LIMIT ?2")?;
     let rows = stmt.query_map(params![label, limit as i64], |r| r.get::<_, String>(0))?;
     Ok(rows.map(|p| p.map(|p| parse(&p))).collect::<Result<_, _>>()?)
+}
+
+/// The node of `label` with `key`, and up to `limit` of its relationships.
+pub fn neighbours(conn: &Connection, label: &str, key: &str, limit: usize) -> Result<Option<Neighbourhood>> {
+    let node = conn
+        .query_row("SELECT id, props FROM nodes WHERE label = ?1 AND key = ?2", params![label, key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
+    let Some((id, props)) = node else { return Ok(None) };
+    let mut stmt = conn.prepare(
+        "SELECT e.type, 1, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.dst WHERE e.src = ?1
+         UNION ALL
+         SELECT e.type, 0, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.src WHERE e.dst = ?1
+         ORDER BY 1, 3, 4 LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![id, limit as i64 + 1], |r| {
+        Ok(EdgeView {
+            rel: r.get(0)?,
+            outgoing: r.get::<_, i64>(1)? == 1,
+            other: NodeView { label: r.get(2)?, key: r.get(3)?, props: parse(&r.get::<_, String>(4)?) },
+        })
+    })?;
+    let mut edges = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = edges.len() > limit;
+    edges.truncate(limit);
+    Ok(Some(Neighbourhood { node: NodeView { label: label.to_owned(), key: key.to_owned(), props: parse(&props) }, edges, more }))
 }
 
 pub fn parked(conn: &Connection, projection: Option<&str>) -> Result<Vec<ParkedRecord>> {

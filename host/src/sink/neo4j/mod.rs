@@ -447,6 +447,10 @@ impl Sink for Neo4jSink {
         read::parked_count(self, projection)
     }
 
+    fn neighbours(&self, label: &str, key: &str, limit: usize) -> Result<Option<crate::sink::Neighbourhood>> {
+        read::neighbours(self, label, key, limit)
+    }
+
     fn resolve_parked(&self, resolved: &Resolved) -> Result<(), SinkError> {
         let mut statements = Vec::new();
         if let Some(applied) = &resolved.applied {

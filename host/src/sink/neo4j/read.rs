@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 use super::cypher::{ident, BOOKKEEPING_PREFIX, PARKED};
 use super::Neo4jSink;
 use crate::parking::ParkedRecord;
-use crate::sink::GraphStats;
+use crate::sink::{EdgeView, GraphStats, Neighbourhood, NodeView};
 
 fn counts(sink: &Neo4jSink, query: &str) -> Result<std::collections::BTreeMap<String, u64>> {
     sink.rows(neo4rs::query(query).param("prefix", BOOKKEEPING_PREFIX))?
@@ -85,6 +85,43 @@ pub fn nodes(sink: &Neo4jSink, label: &str, limit: usize) -> Result<Vec<Json>> {
     let limit = if limit >= i32::MAX as usize { String::new() } else { format!(" LIMIT {limit}") };
     let query = format!("MATCH (n:{}) RETURN properties(n) AS props ORDER BY n.{}{limit}", ident(label)?, ident(&key)?);
     sink.rows(neo4rs::query(&query))?.iter().map(|row| Ok(row.get("props")?)).collect()
+}
+
+/// The node of `label` with `key` (its key property's value, as text), and
+/// up to `limit` of its relationships.
+pub fn neighbours(sink: &Neo4jSink, label: &str, key: &str, limit: usize) -> Result<Option<Neighbourhood>> {
+    if label.starts_with(BOOKKEEPING_PREFIX) {
+        bail!("`{label}` holds the host's own records, not a read model");
+    }
+    let keys = sink.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let key_of = |label: &str| keys.get(label).cloned().unwrap_or_else(|| "id".into());
+    let query = format!(
+        "MATCH (n:{}) WHERE toString(n.{}) = $key
+         OPTIONAL MATCH (n)-[r]-(m)
+         RETURN properties(n) AS node, type(r) AS rel, startNode(r) = n AS outgoing, labels(m) AS labels, properties(m) AS other
+         LIMIT $limit",
+        ident(label)?,
+        ident(&key_of(label))?
+    );
+    let rows = sink.rows(neo4rs::query(&query).param("key", key).param("limit", limit as i64 + 1))?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let node = NodeView { label: label.to_owned(), key: key.to_owned(), props: first.get("node")? };
+    let mut edges = Vec::new();
+    for row in &rows {
+        let Ok(rel) = row.get::<String>("rel") else { continue };
+        let labels: Vec<String> = row.get("labels")?;
+        let other_label = labels.into_iter().next().unwrap_or_default();
+        let props: Json = row.get("other")?;
+        let other_key = match &props[key_of(&other_label)] {
+            Json::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        edges.push(EdgeView { rel, outgoing: row.get("outgoing")?, other: NodeView { label: other_label, key: other_key, props } });
+    }
+    edges.sort_by(|a, b| (&a.rel, &a.other.label, &a.other.key).cmp(&(&b.rel, &b.other.label, &b.other.key)));
+    let more = edges.len() > limit;
+    edges.truncate(limit);
+    Ok(Some(Neighbourhood { node, edges, more }))
 }
 
 /// How many of a projection's parked events wait for a replay or a discard.
