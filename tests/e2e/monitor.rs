@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{event, signal, wait_until, Reaped, Workspace};
-use crate::swap::with_admin;
+use crate::support::{event, plugin, signal, wait_until, Reaped, Workspace};
+use crate::swap::{deploy, with_admin};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -130,6 +130,13 @@ fn the_metrics_agree_with_the_report_and_lag_falls_to_zero_then_rises_while_the_
     assert_eq!(failed[0]["check"], "projection recorder");
     assert!(failed[0]["why"].as_str().unwrap().starts_with("quarantined: "), "{why}");
     assert_eq!(get(&addr, "/health/live").0, 200, "a held projection does not make the process dead");
+
+    // A fixed build lifts the quarantine: ready again, caught up again.
+    deploy(&plugin("recorder-healed"), &ws.config.plugins);
+    ws.cli(&["plugins", "reload"]);
+    wait_until("the host is ready again", LIMIT, || ready(&addr).0 == 200);
+    wait_until("it catches up again", LIMIT, || status(&ws)["lag_events"] == 0);
+    assert_eq!(value(&scrape(&addr), "projector_quarantined"), 0.0);
 
     // The counters agree with what the run reports when it stops.
     let series = scrape(&addr);
