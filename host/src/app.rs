@@ -193,7 +193,10 @@ impl Pipeline {
                 match taken? {
                     Some(lease) => settings.lease = Some(lease),
                     // Stopped while waiting for it: this projection does not start.
-                    None => continue,
+                    None => {
+                        self.desk.close(plugin.name());
+                        continue;
+                    }
                 }
             }
             let lanes = LaneSet::start(slot.clone(), self.sink.clone(), &settings, self.progress.clone())?;

@@ -55,11 +55,10 @@ impl Router {
     /// `stop`; returns the position it read through. On `stop` its workers
     /// stop after their batches, whatever they wait for.
     pub fn run(&mut self, source: &mut dyn Source, until: Until, stop: &AtomicBool) -> Result<u64> {
+        // Whatever ends the routing (a panic too), its desk takes no more requests.
+        let _closed = self.desk.as_ref().map(|(desk, _)| desk::Closing(desk.clone(), self.plugin.name().to_owned()));
         let routed = self.route(source, until, stop);
         self.lanes.vitals().stopped();
-        if let Some((desk, _)) = &self.desk {
-            desk.close(self.plugin.name());
-        }
         if stop.load(Ordering::Relaxed) || routed.is_err() {
             self.lanes.abandon();
         }
@@ -76,13 +75,13 @@ impl Router {
                 anyhow::bail!("projection {} stopped: {why}", self.name());
             }
             if self.slot.resume_pending() {
-                self.lanes.restart()?;
+                self.lanes.restart(stop)?;
                 self.upcasters.reset();
                 tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
                 next = next.min(self.lanes.resumed_from);
             }
             if let Some(ticket) = self.desk.as_ref().and_then(|(desk, _)| desk.take(self.plugin.name())) {
-                let done = self.resolve_parked(&ticket.job);
+                let done = self.resolve_parked(&ticket.job, stop);
                 let failed_lanes = done.as_ref().err().map(|e| format!("{e:#}"));
                 ticket.answer(done.unwrap_or_else(Err));
                 if let Some(why) = failed_lanes {
@@ -133,12 +132,17 @@ impl Router {
     /// them again from the checkpoint: a key released by the replay flows
     /// from there, in order. Only a failure to restart the lanes is the
     /// router's (the outer error); what went wrong with the job is the answer's.
-    fn resolve_parked(&mut self, job: &desk::Job) -> Result<Result<String>> {
+    fn resolve_parked(&mut self, job: &desk::Job, stop: &AtomicBool) -> Result<Result<String>> {
         let upcasters = self.desk.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
         let plugins = Plugins { projections: vec![self.slot.current().0], upcasters };
         let (sink, lease, deadline) = (self.lanes.sink().clone(), self.lanes.settings().lease.clone(), self.lanes.settings().call_deadline);
+        // Nothing to do: the lanes are not paused for it.
+        if let Err(e) = desk::check(job, self.plugin.name(), sink.as_ref(), lease.as_deref()) {
+            return Ok(Err(e));
+        }
+        let lease = lease.expect("checked above");
         let mut done = Err(anyhow::anyhow!("not done"));
-        let restarted = self.lanes.restart_around(|| done = desk::resolve(job, &plugins, &sink, lease, deadline));
+        let restarted = self.lanes.restart_around(stop, || done = desk::resolve(job, &plugins, &sink, lease, deadline));
         self.upcasters.reset();
         tracing::info!(projection = self.name(), job = ?job, outcome = ?done.as_ref().map_err(|e| format!("{e:#}")), "a parked event was resolved from the admin endpoint");
         restarted.map_err(|e| anyhow::anyhow!("projection {}: the lanes did not start again after a parked event was resolved: {e:#}", self.name()))?;

@@ -57,6 +57,10 @@ fn changes_need_the_token_and_foreign_hosts_and_origins_are_refused_while_the_cl
     }
     assert_eq!(send(&addr, "GET", "/status", &[("Host", "evil.example:7931")]), 403, "reads check the Host too");
     assert_eq!(send(&addr, "GET", "/status", &[("Host", here)]), 200, "reads need no token");
+    for data in ["/parked", "/parked/show?id=1", "/graph/labels", "/graph/node?label=Seen&key=x"] {
+        assert_eq!(send(&addr, "GET", data, &[("Host", here)]), 401, "GET {data}: events and the read model need the token");
+    }
+    assert_eq!(send(&addr, "GET", "/parked", &[("Host", here), ("Authorization", &bearer)]), 200);
     assert!(status().contains("0.1.0 ") && !status().contains("healed"), "nothing was swapped: {}", status());
 
     // The CLI beside the host reads the token and is let through.

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::os::unix::process::CommandExt;
+
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -16,8 +18,9 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const PAGE_WAIT: Duration = Duration::from_secs(60);
 
 pub struct Browser {
-    /// chromedriver, stopped (by its pid) when the browser is dropped.
-    _driver: Reaped,
+    /// chromedriver, and the Chromium it starts in its process group, stopped
+    /// (by the group's id) when the browser is dropped.
+    driver: Reaped,
     base: String,
     session: String,
     agent: ureq::Agent,
@@ -34,22 +37,31 @@ pub fn screenshots() -> PathBuf {
 impl Browser {
     /// Starts chromedriver on a free loopback port and a headless Chromium session.
     pub fn start() -> Self {
-        for tool in ["chromium", "chromedriver"] {
-            let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
-            assert!(found, "no {tool}: the console's tests drive a real browser; run tests/servers/browser.sh (just test does) to install Chromium and chromedriver");
-        }
+        let path_of = |tool: &str| {
+            let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().ok().filter(|o| o.status.success());
+            let found = found.unwrap_or_else(|| panic!("no {tool}: the console's tests drive a real browser; run tests/servers/browser.sh (just test does) to install Chromium and chromedriver"));
+            String::from_utf8_lossy(&found.stdout).trim().to_owned()
+        };
+        let (chromium, chromedriver) = (path_of("chromium"), path_of("chromedriver"));
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = std::process::Command::new("chromedriver")
+        let driver = std::process::Command::new(&chromedriver)
             .args([&format!("--port={port}"), "--allowed-ips=127.0.0.1"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let driver = Reaped(driver);
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(120))).build().into();
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        while agent.get(&format!("{base}/status")).call().is_err() {
+        // Ready when chromedriver itself says so (not whatever else took the port).
+        let ready = |agent: &ureq::Agent| -> bool {
+            let Ok(mut response) = agent.get(&format!("{base}/status")).call() else { return false };
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            serde_json::from_str::<Value>(&text).is_ok_and(|v| v["value"]["ready"] == true)
+        };
+        while !ready(&agent) {
             assert!(started.elapsed() < PAGE_WAIT, "chromedriver did not answer on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -62,10 +74,20 @@ impl Browser {
             "--window-size=1280,1000".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
-        let capabilities = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}});
-        let mut browser = Self { _driver: driver, base, session: String::new(), agent, _profile: profile };
-        let answer = browser.call("POST", "/session", capabilities);
-        browser.session = answer["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}}});
+        let mut browser = Self { driver, base, session: String::new(), agent, _profile: profile };
+        // A busy machine can make Chromium miss chromedriver's start deadline: once more, then fail.
+        for attempt in 1..=2 {
+            let answer = browser.call("POST", "/session", capabilities.clone());
+            match answer["sessionId"].as_str() {
+                Some(id) => {
+                    browser.session = id.to_owned();
+                    break;
+                }
+                None if attempt == 2 => panic!("no browser session: {answer}"),
+                None => std::thread::sleep(Duration::from_secs(1)),
+            }
+        }
         browser
     }
 
@@ -99,10 +121,15 @@ impl Browser {
         self.session_call("POST", "/execute/sync", json!({"script": script, "args": args}))
     }
 
-    /// The element `css` picks; it must be there.
+    /// The element `css` picks, once the page has it.
     pub fn find(&self, css: &str) -> String {
-        let found = self.session_call("POST", "/element", json!({"using": "css selector", "value": css}));
-        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}")).to_owned()
+        let mut found = String::new();
+        self.wait_until(&format!("the page has {css}"), |b| {
+            let answer = b.call("POST", &format!("/session/{}/element", b.session), json!({"using": "css selector", "value": css}));
+            found = answer[ELEMENT].as_str().unwrap_or_default().to_owned();
+            !found.is_empty()
+        });
+        found
     }
 
     pub fn click(&self, css: &str) {
@@ -149,5 +176,7 @@ impl Drop for Browser {
         if !self.session.is_empty() {
             let _ = self.agent.delete(&format!("{}/session/{}", self.base, self.session)).call();
         }
+        // chromedriver's group: Chromium too, whatever the session's end did.
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", self.driver.0.id())]).status();
     }
 }

@@ -48,6 +48,9 @@ fn the_console_shows_the_projections_replays_a_parked_event_and_draws_a_node_wit
     assert_eq!(browser.texts("#projection-table tr[data-projection='recorder'] td.parked"), ["2"]);
     browser.wait_until("the rate chart is drawn", |b| !b.texts("#rate-chart svg text.series").is_empty());
     browser.screenshot(&dir, "projections");
+    // The parked events and the read model are data: the page sends the token for them too.
+    let token = std::fs::read_to_string(ws.path(".projector/admin.token")).unwrap();
+    browser.type_into("#token", token.trim());
 
     // A fixed build first, so that the replay passes.
     deploy(&plugin("recorder-healed"), &ws.config.plugins);
@@ -61,8 +64,6 @@ fn the_console_shows_the_projections_replays_a_parked_event_and_draws_a_node_wit
     };
     browser.wait_until("the parked events are listed", |b| keys(b) == ["test-poison", "test-spoiled"]);
     // Filtered by key, shown in full, discarded with a reason.
-    let token = std::fs::read_to_string(ws.path(".projector/admin.token")).unwrap();
-    browser.type_into("#token", token.trim());
     browser.type_into("#parked-key", "spoiled");
     browser.click("#parked-filter button");
     browser.wait_until("the filter leaves one", |b| keys(b) == ["test-spoiled"]);
@@ -74,10 +75,10 @@ fn the_console_shows_the_projections_replays_a_parked_event_and_draws_a_node_wit
     browser.click("#discard");
     browser.wait_until("the discard is done and the event leaves the list", |b| b.texts("#message")[0].starts_with("discarded #") && keys(b).is_empty());
     browser.type_into("#parked-key", "");
-    browser.type_into("#token", "");
     browser.click("#parked-filter button");
     browser.wait_until("the other is listed", |b| keys(b) == ["test-poison"]);
     browser.click("#parked-table tbody tr");
+    browser.type_into("#token", "");
     browser.wait_until("the parked event is shown in full", |b| b.texts("#parked-title").first().is_some_and(|t| t.contains("test-poison")));
     assert!(browser.texts("#parked-json")[0].contains("asked to fail"), "the record shows its error");
     browser.click("#replay");

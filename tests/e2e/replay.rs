@@ -101,3 +101,50 @@ fn a_discarded_event_is_recorded_and_shown() {
     assert_eq!((record.status.as_str(), record.note.as_deref()), ("discarded", Some("test data")));
     assert!(record.resolved_at.is_some());
 }
+
+/// In a running host, a replay from the admin endpoint while new events of the
+/// parked key keep coming: every event of the key is applied once, in the end
+/// none is parked, and the other keys flowed meanwhile.
+#[test]
+fn a_replay_in_a_running_host_while_the_key_s_new_events_arrive_applies_each_once() {
+    use crate::swap::{deploy, follow, with_admin};
+    use std::time::Duration;
+    let ws = with_admin(Workspace::new(&["recorder"]));
+    std::fs::write(ws.path("projector.toml"), "watch = false\n").unwrap();
+    let counted = |stream: &str, n: usize| event(stream, "Counted", 1, json!({"n": n}));
+    let mut first = vec![event("test-key", "Counted", 1, json!({"fail": "permanent"}))];
+    first.extend((1..3).map(|n| counted("test-key", n)));
+    first.extend((0..50).map(|n| counted(&format!("test-other-{}", n % 5), n)));
+    ws.append(&first);
+    let host = follow(&ws);
+    let parked = |ws: &Workspace| ws.parked().into_iter().filter(|p| p.status == "parked").count();
+    crate::support::wait_until("the key is parked, three events", Duration::from_secs(120), || parked(&ws) == 3);
+    deploy(&plugin("recorder-healed"), &ws.config.plugins);
+    ws.cli(&["plugins", "reload"]);
+    let head = ws.parked().into_iter().min_by_key(|p| p.position).unwrap().id;
+    let token = projector::admin::access::client_token(&ws.path(".projector/admin.token")).unwrap().expect("the host made its token");
+    let answer = std::thread::scope(|scope| {
+        let appending = scope.spawn(|| {
+            for n in 3..40 {
+                ws.append(&[counted("test-key", n), counted("test-other-0", 100 + n)]);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let answer = projector::admin::request(&ws.config.admin, "POST", &format!("/parked/replay?id={head}"), Some(&token)).unwrap();
+        appending.join().unwrap();
+        answer
+    });
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert!(answer.1["done"].as_str().unwrap().starts_with("replayed 3 events; 0 still parked"), "{}", answer.1);
+    crate::support::wait_until("every event of the key is applied", Duration::from_secs(120), || {
+        ws.nodes("Seen").iter().filter(|n| n["stream"] == "test-key").count() >= 40
+    });
+    drop(host);
+    let revisions: Vec<i64> = {
+        let mut r: Vec<i64> = ws.nodes("Seen").iter().filter(|n| n["stream"] == "test-key").map(|n| n["revision"].as_i64().unwrap()).collect();
+        r.sort();
+        r
+    };
+    assert_eq!(revisions, (0..40).collect::<Vec<_>>(), "each event of the key once");
+    assert_eq!(parked(&ws), 0, "{:?}", ws.parked());
+}

@@ -7,9 +7,11 @@
 //! - **Origin**: a request a browser sends from a page has an `Origin`; it must
 //!   be the endpoint's own. A "simple" cross-site POST needs no preflight, so
 //!   this is what stops a page the operator opens from acting.
-//! - **Token**: every request that changes something carries
-//!   `Authorization: Bearer TOKEN`. Reads (`GET`) need no token: they pass the
-//!   Host and Origin checks, as a Prometheus scrape expects.
+//! - **Token**: every request that changes something, or reads events or the
+//!   read model (parked events, the explorer: they may hold personal data),
+//!   carries `Authorization: Bearer TOKEN`. The host's own state (status,
+//!   metrics, health, the console's page) needs no token: it passes the Host
+//!   and Origin checks, as a Prometheus scrape or a health probe expects.
 //!
 //! The token comes from `PROJECTOR_ADMIN_TOKEN`, or from the token file
 //! (`admin_token_file`, `.projector/admin.token` by default): a host makes it
@@ -136,7 +138,8 @@ pub struct Refusal {
 /// What of a request the checks look at.
 #[derive(Debug, Default)]
 pub struct Asked<'a> {
-    pub changes: bool,
+    /// A change, or a read of data ([`super::routes::needs_token`]).
+    pub needs_token: bool,
     pub host: Option<&'a str>,
     pub origin: Option<&'a str>,
     pub authorization: Option<&'a str>,
@@ -167,7 +170,7 @@ impl Access {
                 return forbidden(format!("Origin {origin:?} is not this endpoint: the admin endpoint takes no requests from web pages of other sites"));
             }
         }
-        if asked.changes && !asked.authorization.is_some_and(|a| self.token.matches(a)) {
+        if asked.needs_token && !asked.authorization.is_some_and(|a| self.token.matches(a)) {
             let why = if asked.authorization.is_some() { "the admin token is wrong" } else { "no admin token" };
             return Err(Refusal {
                 status: 401,
@@ -195,16 +198,16 @@ mod tests {
     #[test]
     fn changes_need_the_token_and_reads_do_not() {
         let host = Some("127.0.0.1:7931");
-        assert_eq!(status(Asked { changes: true, host, authorization: Some(TOKEN), ..Default::default() }), 200);
-        assert_eq!(status(Asked { changes: true, host, ..Default::default() }), 401);
-        assert_eq!(status(Asked { changes: true, host, authorization: Some("Bearer 0123456789abcdef0124"), ..Default::default() }), 401);
-        assert_eq!(status(Asked { changes: true, host, authorization: Some("0123456789abcdef0123"), ..Default::default() }), 401);
+        assert_eq!(status(Asked { needs_token: true, host, authorization: Some(TOKEN), ..Default::default() }), 200);
+        assert_eq!(status(Asked { needs_token: true, host, ..Default::default() }), 401);
+        assert_eq!(status(Asked { needs_token: true, host, authorization: Some("Bearer 0123456789abcdef0124"), ..Default::default() }), 401);
+        assert_eq!(status(Asked { needs_token: true, host, authorization: Some("0123456789abcdef0123"), ..Default::default() }), 401);
         assert_eq!(status(Asked { host, ..Default::default() }), 200);
     }
 
     #[test]
     fn a_foreign_host_or_origin_is_refused_even_with_the_token() {
-        let with = |host, origin| Asked { changes: true, host, origin, authorization: Some(TOKEN) };
+        let with = |host, origin| Asked { needs_token: true, host, origin, authorization: Some(TOKEN) };
         assert_eq!(status(with(Some("evil.example:7931"), None)), 403);
         assert_eq!(status(with(None, None)), 403);
         assert_eq!(status(with(Some("LOCALHOST:7931"), None)), 200);

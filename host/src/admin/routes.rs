@@ -1,5 +1,6 @@
-//! What each admin request does. Reads (`GET`) need no token; changes
-//! (`POST`) do ([`super::access`]).
+//! What each admin request does. Changes (`POST`) and reads of data (parked
+//! events, the read model) need the token; the host's own state does not
+//! ([`needs_token`], checked by [`super::access`]).
 
 use std::collections::HashMap;
 
@@ -32,6 +33,13 @@ impl Reply {
 
 /// The requests there are, for an answer to one there is not.
 const REQUESTS: &str = "GET /, /status, /metrics, /health/live, /health/ready, /parked, /parked/show?id=N, /graph/labels, /graph/node?label=L&key=K, /graph/node.svg?label=L&key=K, /console/rate.svg; POST /plugins/reload, /plugins/rollback?name=NAME, /parked/replay?id=N, /parked/discard?id=N&reason=TEXT";
+
+/// Whether a request needs the admin token: a change, or a read of events
+/// or of the read model.
+pub fn needs_token(method: &tiny_http::Method, url: &str) -> bool {
+    let path = url.split_once('?').map_or(url, |(p, _)| p);
+    *method != tiny_http::Method::Get || path.starts_with("/parked") || path.starts_with("/graph/")
+}
 
 pub fn answer(host: &Host, method: &tiny_http::Method, url: &str) -> Reply {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));

@@ -12,9 +12,12 @@ use super::access::{self, Access, Asked};
 use super::routes::{answer, Reply};
 use super::Host;
 
-/// Threads that answer requests: a reload that compiles holds one, while
-/// the others answer health checks and scrapes.
-pub const ADMIN_THREADS: usize = 4;
+/// Threads that answer requests: a reload that compiles holds one, and a
+/// replay or discard (one at a time) another, while the others answer
+/// health checks and scrapes.
+pub const ADMIN_THREADS: usize = 8;
+/// How long a stopping host waits for requests under way to be answered.
+pub const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Sent with every answer.
 const SECURITY_HEADERS: [(&str, &str); 4] = [
@@ -87,7 +90,7 @@ fn serve(server: &tiny_http::Server, access: &Access, host: &Host) {
 fn asked(request: &tiny_http::Request) -> Asked<'_> {
     let header = |name: &'static str| request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str());
     Asked {
-        changes: *request.method() != tiny_http::Method::Get,
+        needs_token: super::routes::needs_token(request.method(), request.url()),
         host: header("Host"),
         origin: header("Origin"),
         authorization: header("Authorization"),
@@ -100,7 +103,12 @@ impl Drop for Admin {
         for _ in &self.threads {
             self.server.unblock();
         }
-        for t in self.threads.drain(..) {
+        // A client that stops reading holds its thread: it is left behind, not waited for.
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        while self.threads.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for t in self.threads.drain(..).filter(|t| t.is_finished()) {
             let _ = t.join();
         }
     }

@@ -229,22 +229,41 @@ impl LaneSet {
     /// Stops the lanes and starts them again from the stored checkpoint, as a
     /// restart of the host would: how a quarantined projection resumes once a
     /// new build is swapped in. The caller routes events again from `resumed_from`.
-    pub fn restart(&mut self) -> Result<()> {
+    pub fn restart(&mut self, stop: &AtomicBool) -> Result<()> {
         let slot = self.slot.clone();
-        self.restart_around(|| {
+        self.restart_around(stop, || {
             slot.take_resume();
         })
     }
 
-    /// Stops the lanes (saving the checkpoint), does `between`, and starts
-    /// them again from the stored checkpoint, with the blocked keys the sink
-    /// holds then. The caller routes events again from `resumed_from`.
-    pub fn restart_around(&mut self, between: impl FnOnce()) -> Result<()> {
+    /// Stops the lanes after their batches (what they did not commit is
+    /// routed again from the checkpoint, and the guards skip what was
+    /// applied), saves the checkpoint, does `between`, and starts them again
+    /// from the stored checkpoint, with the blocked keys the sink holds then.
+    /// A sink that cannot be asked is tried again (with backoff) until the
+    /// host stops. The caller routes events again from `resumed_from`.
+    pub fn restart_around(&mut self, stop: &AtomicBool, between: impl FnOnce()) -> Result<()> {
         self.board.abandon();
         self.stop(&AtomicBool::new(true))?;
         between();
-        *self = LaneSet::start(self.slot.clone(), self.sink.clone(), &self.settings, self.progress.clone())?;
-        Ok(())
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match LaneSet::start(self.slot.clone(), self.sink.clone(), &self.settings, self.progress.clone()) {
+                Ok(lanes) => {
+                    *self = lanes;
+                    return Ok(());
+                }
+                Err(e) if !stop.load(Ordering::Relaxed) => {
+                    tracing::warn!(projection = %self.projection, error = %format!("{e:#}"), retry_in = ?wait, "the lanes cannot start again yet; retrying");
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(STOP_POLL);
+                    }
+                    wait = (wait * 2).min(SINK_BACKOFF_CAP);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The sink the lanes commit to.

@@ -9,13 +9,11 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::atomic::AtomicBool;
-
 use anyhow::{bail, Result};
 
 use super::{replay, Resolution, Which};
 use crate::plugins::Plugins;
-use crate::sink::lease::{Lease, DEFAULT_LEASE};
+use crate::sink::lease::Lease;
 use crate::sink::{Resolved, Sink};
 
 /// How long a request waits for its projection's router to take it up
@@ -55,13 +53,15 @@ struct Queues {
 #[derive(Default)]
 pub struct Desk {
     queues: Mutex<Queues>,
+    /// One job at a time, in the whole host: each pauses a projection.
+    busy: Mutex<()>,
 }
 
 impl Desk {
     /// A desk for the projections whose routers will look at it.
     pub fn new<'a>(projections: impl IntoIterator<Item = &'a str>) -> Arc<Self> {
         let waiting = projections.into_iter().map(|p| (p.to_owned(), VecDeque::new())).collect();
-        Arc::new(Self { queues: Mutex::new(Queues { waiting, next_serial: 0 }) })
+        Arc::new(Self { queues: Mutex::new(Queues { waiting, next_serial: 0 }), busy: Mutex::new(()) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
@@ -70,6 +70,9 @@ impl Desk {
 
     /// Hands `job` to `projection`'s router and waits for what became of it.
     pub fn ask(&self, projection: &str, job: Job) -> Result<String> {
+        let Ok(_one_at_a_time) = self.busy.try_lock() else {
+            bail!("another replay or discard is under way in this host: try again when it is done");
+        };
         let (answer, answered): (_, Receiver<Result<String, String>>) = channel();
         let serial = {
             let mut queues = self.lock();
@@ -114,18 +117,25 @@ impl Desk {
     }
 }
 
+/// Whether `job` can be done for `projection`: its event waits, and the
+/// projection holds its read model's lease (a projection read through a
+/// group holds none, and the group's other members would go on parking
+/// the key: replay those with `projector parked replay`).
+pub fn check(job: &Job, projection: &str, sink: &dyn Sink, lease: Option<&Lease>) -> Result<()> {
+    if lease.is_none() {
+        bail!("projection {projection} reads through a persistent-subscription group, whose other members go on while this host pauses: use `projector parked replay` or `discard` for its parked events");
+    }
+    if !sink.parked(Some(projection))?.iter().any(|p| p.id == job.id() && p.status == "parked") {
+        bail!("projection {projection} has no parked event #{} waiting", job.id());
+    }
+    Ok(())
+}
+
 /// Does `job` for the projection `plugins` holds, under `lease` (its read
-/// model's, held by this host; one is taken for a projection read through a
-/// group, which holds none). The caller has stopped the projection's lanes.
-pub fn resolve(job: &Job, plugins: &Plugins, sink: &Arc<dyn Sink>, lease: Option<Arc<Lease>>, deadline: Duration) -> Result<String> {
+/// model's, held by this host). The caller has [`check`]ed it and stopped
+/// the projection's lanes.
+pub fn resolve(job: &Job, plugins: &Plugins, sink: &Arc<dyn Sink>, lease: Arc<Lease>, deadline: Duration) -> Result<String> {
     let projection = plugins.projections[0].name().to_owned();
-    let lease = match lease {
-        Some(lease) => lease,
-        None => match Lease::take(sink.clone(), &projection, DEFAULT_LEASE, false, &AtomicBool::new(false))? {
-            Some(lease) => lease,
-            None => bail!("projection {projection}: the read model's lease could not be taken"),
-        },
-    };
     let record = sink.parked(Some(&projection))?.into_iter().find(|p| p.id == job.id() && p.status == "parked");
     let Some(record) = record else { bail!("projection {projection} has no parked event #{} waiting", job.id()) };
     match job {
@@ -142,6 +152,15 @@ pub fn resolve(job: &Job, plugins: &Plugins, sink: &Arc<dyn Sink>, lease: Option
             sink.resolve_parked(&resolved).map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(format!("discarded #{id} ({} {}@{}): {reason}", record.event_type, record.stream, record.revision))
         }
+    }
+}
+
+/// Closes a projection's desk when dropped: its router stopped.
+pub struct Closing(pub Arc<Desk>, pub String);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close(&self.1);
     }
 }
 

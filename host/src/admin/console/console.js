@@ -15,19 +15,31 @@ function say(text, kind) {
   m.className = kind || "";
 }
 
+// Reads of events and the read model need the token too; the host's own state does not.
+function headers() {
+  return token() ? { Accept: "application/json", Authorization: `Bearer ${token()}` } : { Accept: "application/json" };
+}
+
 async function get(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const response = await fetch(path, { headers: headers() });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `${path}: ${response.status}`);
   return body;
 }
 
+// One change at a time: every button waits while one is under way.
 async function post(path) {
   if (!token()) throw new Error("give the admin token first (the host keeps it in .projector/admin.token)");
-  const response = await fetch(path, { method: "POST", headers: { Authorization: `Bearer ${token()}` } });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || (body.refused || []).join("; ") || `${path}: ${response.status}`);
-  return body;
+  const buttons = [...document.querySelectorAll("button")];
+  buttons.forEach((b) => (b.dataset.wasDisabled = b.disabled, b.disabled = true));
+  try {
+    const response = await fetch(path, { method: "POST", headers: { Authorization: `Bearer ${token()}` } });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || (body.refused || []).join("; ") || `${path}: ${response.status}`);
+    return body;
+  } finally {
+    buttons.forEach((b) => (b.disabled = b.dataset.wasDisabled === "true"));
+  }
 }
 
 function cell(row, text, className) {
@@ -68,7 +80,7 @@ async function showProjections() {
   const errors = [status.host.source_error && `source: ${status.host.source_error}`, status.host.sink_error && `sink: ${status.host.sink_error}`];
   $("host-errors").textContent = errors.filter(Boolean).join(" — ");
   const chart = await fetch("/console/rate.svg");
-  $("rate-chart").innerHTML = await chart.text();
+  if (chart.ok && chart.headers.get("Content-Type") === "image/svg+xml") $("rate-chart").innerHTML = await chart.text();
 }
 
 // Parked events: a list filtered by projection and key; one shown in full, replayed or discarded.
@@ -186,11 +198,11 @@ async function showExplorer() {
   if (params.get("key")) $("explore-key").value = params.get("key");
   if (!params.get("label") || !params.get("key")) return;
   const query = new URLSearchParams({ label: params.get("label"), key: params.get("key") });
-  const drawing = await fetch(`/graph/node.svg?${query}`);
-  if (!drawing.ok) {
+  const drawing = await fetch(`/graph/node.svg?${query}`, { headers: headers() });
+  if (!drawing.ok || drawing.headers.get("Content-Type") !== "image/svg+xml") {
     $("graph").innerHTML = "";
     $("node-json").textContent = "";
-    throw new Error((await drawing.json()).error);
+    throw new Error((await drawing.json().catch(() => ({}))).error || `the drawing: ${drawing.status}`);
   }
   $("graph").innerHTML = await drawing.text();
   const node = await get(`/graph/node?${query}`);
@@ -226,7 +238,7 @@ async function show() {
 document.addEventListener("DOMContentLoaded", () => {
   const kept = sessionStorage.getItem("projector-token");
   if (kept) $("token").value = kept;
-  $("token").addEventListener("change", () => sessionStorage.setItem("projector-token", token()));
+  $("token").addEventListener("input", () => sessionStorage.setItem("projector-token", token()));
   $("parked-filter").addEventListener("submit", (e) => {
     e.preventDefault();
     showParked().catch((err) => say(err.message, "error"));

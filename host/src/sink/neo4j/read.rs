@@ -87,8 +87,8 @@ pub fn nodes(sink: &Neo4jSink, label: &str, limit: usize) -> Result<Vec<Json>> {
     sink.rows(neo4rs::query(&query))?.iter().map(|row| Ok(row.get("props")?)).collect()
 }
 
-/// The node of `label` with `key` (its key property's value, as text), and
-/// up to `limit` of its relationships.
+/// The node of `label` with `key` (its key property's value: keys are text),
+/// and up to `limit` of its relationships.
 pub fn neighbours(sink: &Neo4jSink, label: &str, key: &str, limit: usize) -> Result<Option<Neighbourhood>> {
     if label.starts_with(BOOKKEEPING_PREFIX) {
         bail!("`{label}` holds the host's own records, not a read model");
@@ -96,9 +96,10 @@ pub fn neighbours(sink: &Neo4jSink, label: &str, key: &str, limit: usize) -> Res
     let keys = sink.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
     let key_of = |label: &str| keys.get(label).cloned().unwrap_or_else(|| "id".into());
     let query = format!(
-        "MATCH (n:{}) WHERE toString(n.{}) = $key
+        "MATCH (n:{}) WHERE n.{} = $key
          OPTIONAL MATCH (n)-[r]-(m)
          RETURN properties(n) AS node, type(r) AS rel, startNode(r) = n AS outgoing, labels(m) AS labels, properties(m) AS other
+         ORDER BY rel, labels[0]
          LIMIT $limit",
         ident(label)?,
         ident(&key_of(label))?
@@ -114,6 +115,7 @@ pub fn neighbours(sink: &Neo4jSink, label: &str, key: &str, limit: usize) -> Res
         let props: Json = row.get("other")?;
         let other_key = match &props[key_of(&other_label)] {
             Json::String(s) => s.clone(),
+            Json::Null => String::new(),
             v => v.to_string(),
         };
         edges.push(EdgeView { rel, outgoing: row.get("outgoing")?, other: NodeView { label: other_label, key: other_key, props } });
