@@ -38,6 +38,7 @@ demo events="20000": build
     echo "== look further: the demo's files are under .projector/demo/; point the commands at them first"
     echo "   export PROJECTOR_SOURCE=$PROJECTOR_SOURCE PROJECTOR_SINK=$PROJECTOR_SINK"
     echo "   {{projector}} graph stats    (or: graph export, graph nodes LABEL, parked list, plugins list)"
+    echo "   or watch it run: {{projector}} run --follow, then open http://127.0.0.1:7931/ (the console) or run {{projector}} status"
 
 # Run every test: plugin unit tests, host unit tests, end-to-end tests with real plugins, a real Bolt server and a real browser (installs Chromium if missing)
 test: plugins
