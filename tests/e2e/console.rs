@@ -1,8 +1,8 @@
 //! The web console, in a real browser against a running host with sample
 //! data: the projections page shows each projection and its lag, a parked
 //! event is replayed from the page and leaves the list, and the explorer
-//! draws a node with its neighbours. A screenshot of each page is kept in
-//! target/test-output/console/.
+//! draws a node with its neighbours, and a build is rolled back from the
+//! plugins page. A screenshot of each page is kept in target/test-output/console/.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -111,5 +111,13 @@ fn the_console_shows_the_projections_replays_a_parked_event_and_draws_a_node_wit
     let neighbour = titles[0].clone();
     browser.click("#graph svg g.node");
     browser.wait_until("the explorer moves to the neighbour", |b| drawn(b).last() == Some(&neighbour));
+
+    // The builds, and a rollback from the page.
+    browser.open(&format!("{base}/#plugins"));
+    let build = |b: &Browser| b.texts("#plugin-table tr[data-projection='recorder'] td.build");
+    browser.wait_until("the plugins page shows the swapped-in build", |b| build(b) == ["0.1.0+healed"]);
+    browser.screenshot(&dir, "plugins");
+    browser.click("#plugin-table tr[data-projection='recorder'] button.rollback");
+    browser.wait_until("the rollback is done", |b| b.texts("#message")[0].contains("rolled back") && build(b) == ["0.1.0"]);
     drop(host);
 }

@@ -166,8 +166,10 @@ async function showPlugins() {
     const reload = document.createElement("button");
     reload.textContent = "Reload";
     reload.addEventListener("click", () => change(`/plugins/reload?name=${encodeURIComponent(b.name)}`));
+    reload.className = "reload";
     const rollback = document.createElement("button");
     rollback.textContent = "Roll back";
+    rollback.className = "rollback";
     rollback.disabled = !b.previous;
     rollback.addEventListener("click", () => change(`/plugins/rollback?name=${encodeURIComponent(b.name)}`));
     actions.append(reload, " ", rollback);
