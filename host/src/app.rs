@@ -6,17 +6,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
+use crate::admin::{Admin, Host};
 use crate::config::Config;
 use crate::lanes::{LaneSet, LaneSettings, Progress, Vitals};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Watched};
+use crate::parking::Desk;
 use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin};
 use crate::router::{Router, Until};
 use crate::sink::lease::Lease;
 use crate::sink::Sink;
 use crate::source::{self, Interest, Source, Wants};
-use crate::admin::{Admin, Host};
-use crate::parking::Desk;
 use crate::swap::{Swapper, Watcher};
 
 /// What a run did.

@@ -20,7 +20,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 /// Label pairs of one series.
 pub type Labels = Vec<(&'static str, String)>;
-type Seconds = Counter<f64, AtomicU64>;
+/// A counter of seconds.
+pub type Seconds = Counter<f64, AtomicU64>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 

@@ -9,14 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use prometheus_client::metrics::counter::Counter;
-use std::sync::atomic::AtomicU64;
 
 use super::board::{Batch, Board, Entry, Keys, Waiting};
 use super::retry::DEADLINE_TRIES;
 use super::{LaneSettings, Progress};
 use crate::checkpoint::Tracker;
-use crate::metrics::Meter;
+use crate::metrics::{Meter, Seconds};
 use crate::outcome::Outcome;
 use crate::parking::{ParkMode, Parked};
 use crate::plugins::{ProjectionInstance, ProjectionPlugin, Slot};
@@ -48,7 +46,7 @@ pub struct Worker {
     high_water: u64,
     /// The projection's instruments, and this worker's busy time among them.
     meter: Meter,
-    busy: Counter<f64, AtomicU64>,
+    busy: Seconds,
 }
 
 /// What the worker decided for one event.
