@@ -1,6 +1,7 @@
 //! Wiring: from a config to a running pipeline of source, router, lanes and sink.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,14 +9,15 @@ use anyhow::{bail, Result};
 
 use crate::admin::{Admin, Host};
 use crate::config::Config;
-use crate::lanes::{LaneSet, LaneSettings, Progress, Vitals};
+use crate::lanes::Progress;
 use crate::metrics::Metrics;
-use crate::monitor::{Monitor, Watched};
+use crate::monitor::Monitor;
 use crate::parking::Desk;
-use crate::plugins::{KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin};
-use crate::router::{Router, Until};
-use crate::sink::lease::Lease;
+use crate::plugins::{Plugins, ProjectionPlugin};
+use crate::router::Until;
 use crate::sink::Sink;
+use crate::supervisor::runner::Loaded;
+use crate::supervisor::{supervise, Change, Context, Roster};
 use crate::source::{self, Interest, Source, Wants};
 use crate::swap::{Swapper, Watcher};
 
@@ -85,8 +87,7 @@ pub fn run(config: &Config, until: Until, stop: &AtomicBool, progress: Arc<Progr
     pipeline.run(&open, until, stop)
 }
 
-/// Opens one projection's own reading of the source.
-pub type Opener<'a> = dyn Fn(&ProjectionPlugin) -> Result<Box<dyn Source + 'a>> + Sync + 'a;
+pub use crate::supervisor::Opener;
 
 /// Runs the given plugins from the sources `open` gives into `sink`.
 pub fn run_with(
@@ -104,27 +105,13 @@ pub fn run_with(
 /// Every projection loaded into its slot, ready to run: builds can be
 /// swapped from the moment it exists.
 pub struct Pipeline {
-    projections: Vec<Projection>,
-    sink: Arc<dyn Sink>,
+    cx: Context,
+    projections: Vec<Loaded>,
     swapper: Arc<Swapper>,
     monitor: Arc<Monitor>,
-    /// Parked events the admin endpoint asks the routers to resolve.
-    desk: Arc<Desk>,
-    /// Every upcaster, for a replay.
-    upcasters: Vec<Arc<UpcasterPlugin>>,
-    progress: Arc<Progress>,
+    /// What the swapper asks the supervisor to start or stop.
+    changes: Receiver<Change>,
     started: Instant,
-    /// The length of the leases taken on read models, and whether to wait for one held.
-    lease: Duration,
-    wait_for_lease: bool,
-}
-
-/// One projection before it runs.
-struct Projection {
-    plugin: Arc<ProjectionPlugin>,
-    slot: Arc<Slot>,
-    settings: LaneSettings,
-    upcasters: UpcasterChain,
 }
 
 impl Pipeline {
@@ -133,35 +120,30 @@ impl Pipeline {
         let started = Instant::now();
         // Conflicting upcasters are refused here, before any event is read.
         crate::plugins::claims(&plugins.upcasters)?;
-        let metrics = Arc::new(Metrics::new());
-        let mut projections = Vec::new();
-        for plugin in &plugins.projections {
-            let mut settings = config.lane_settings(plugin.name());
-            settings.vitals = Arc::new(Vitals::new(metrics.meter(plugin.name())));
-            let slot = Arc::new(Slot::new(plugin.clone(), settings.workers.clamp(1, settings.lanes.max(1)), settings.call_deadline));
-            let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
-            let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
-            let upcasters = UpcasterChain::new(&needed, &plugins.upcasters, settings.call_deadline, limit)?;
-            projections.push(Projection { plugin: plugin.clone(), slot, settings, upcasters });
-        }
+        let cx = Context {
+            config: config.clone(),
+            sink: sink.clone(),
+            metrics: Arc::new(Metrics::new()),
+            roster: Arc::new(Roster::default()),
+            desk: Desk::new(plugins.projections.iter().map(|p| p.name())),
+            upcasters: plugins.upcasters.clone(),
+            progress,
+            lease: Duration::from_millis(config.lease_ms),
+            wait_for_lease: config.wait_for_lease,
+        };
+        let mut projections = plugins.projections.iter().map(|p| Loaded::new(&cx, p)).collect::<Result<Vec<_>>>()?;
         // Leases are taken in this order: two hosts with the same projections
         // never each hold one and wait for the other's.
-        projections.sort_by(|a, b| a.plugin.name().cmp(b.plugin.name()));
-        let slots = projections.iter().map(|p| p.slot.clone()).collect();
-        let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, slots, sink.clone()));
-        let watched = projections
-            .iter()
-            .map(|p| Watched { slot: p.slot.clone(), vitals: p.settings.vitals.clone(), in_order: config.group(p.plugin.name()).is_none() })
-            .collect();
+        projections.sort_by(|a, b| a.name().cmp(b.name()));
+        projections.iter().for_each(|p| cx.roster.join(p.member(&cx)));
+        let (ask, changes) = channel();
+        let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, cx.roster.clone(), sink.clone(), ask));
         let ready_max_lag = (config.ready_max_lag_ms > 0).then(|| Duration::from_millis(config.ready_max_lag_ms));
-        let monitor = Monitor::start(metrics, watched, sink.clone(), Some(config.source.clone()), ready_max_lag);
-        let (lease, wait_for_lease) = (Duration::from_millis(config.lease_ms), config.wait_for_lease);
-        let desk = Desk::new(projections.iter().map(|p| p.plugin.name()));
-        let upcasters = plugins.upcasters.clone();
-        Ok(Self { projections, sink, swapper, monitor, desk, upcasters, progress, started, lease, wait_for_lease })
+        let monitor = Monitor::start(cx.metrics.clone(), cx.roster.clone(), sink, Some(config.source.clone()), ready_max_lag);
+        Ok(Self { cx, projections, swapper, monitor, changes, started })
     }
 
-    /// What swaps builds in this pipeline's lanes.
+    /// What swaps builds in this pipeline's lanes, and adds and removes projections.
     pub fn swapper(&self) -> Arc<Swapper> {
         self.swapper.clone()
     }
@@ -173,82 +155,34 @@ impl Pipeline {
 
     /// What the admin endpoint reaches this pipeline through.
     pub fn host(&self) -> Host {
-        Host { swapper: self.swapper.clone(), monitor: self.monitor.clone(), desk: self.desk.clone(), sink: self.sink.clone() }
+        Host { swapper: self.swapper.clone(), monitor: self.monitor.clone(), desk: self.cx.desk.clone(), sink: self.cx.sink.clone() }
     }
 
     /// Runs every projection on a router thread of its own, each reading the
-    /// source `open` gives it. When one router fails, the others are stopped.
+    /// source `open` gives it, and those added while it runs. When one
+    /// router fails, the others are stopped.
     pub fn run(self, open: &Opener, until: Until, stop: &AtomicBool) -> Result<RunReport> {
-        let mut sources = Vec::new();
-        let mut routers = Vec::new();
-        for Projection { plugin, slot, mut settings, upcasters } in self.projections {
-            let source = open(&plugin)?;
-            // A source that must be told what became of each event (a persistent subscription).
-            settings.settle = source.settler();
-            // One writer per read model; a group's members share it by the server's assignment.
-            if settings.settle.is_none() {
-                settings.vitals.standby(true);
-                let taken = Lease::take(self.sink.clone(), plugin.name(), self.lease, self.wait_for_lease, stop);
-                settings.vitals.standby(false);
-                match taken? {
-                    Some(lease) => settings.lease = Some(lease),
-                    // Stopped while waiting for it: this projection does not start.
-                    None => {
-                        self.desk.close(plugin.name());
-                        continue;
-                    }
-                }
-            }
-            let lanes = LaneSet::start(slot.clone(), self.sink.clone(), &settings, self.progress.clone())?;
-            tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
-            let desk = Some((self.desk.clone(), self.upcasters.clone()));
-            routers.push(Router { plugin, slot, lanes, upcasters, desk });
-            sources.push(source);
-        }
-        let routed: Vec<Result<u64>> = std::thread::scope(|scope| {
-            let mut threads = Vec::new();
-            for (router, source) in routers.iter_mut().zip(sources.iter_mut()) {
-                let name = format!("{}-router", router.name());
-                let thread = std::thread::Builder::new().name(name).spawn_scoped(scope, move || {
-                    let routed = router.run(source.as_mut(), until, stop);
-                    if routed.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    routed
-                });
-                threads.push(thread);
-            }
-            threads
-                .into_iter()
-                .map(|t| t.map_err(anyhow::Error::from)?.join().map_err(|_| anyhow::anyhow!("a router thread panicked")).and_then(|r| r))
-                .collect()
-        });
+        let ended = supervise(&self.cx, self.projections, open, until, stop, &self.changes)?;
         let mut quarantined = Vec::new();
-        let mut finished = Ok(());
-        for router in routers {
-            let name = router.name().to_owned();
-            match router.lanes.finish(stop) {
-                Ok(checkpoint) => tracing::info!(projection = %name, checkpoint, "projection stopped"),
-                Err(e) => finished = finished.and(Err(e)),
-            }
-            // After the lanes finish: the events still queued when the router
-            // stopped may be the ones that quarantine the projection.
-            if let Some(reason) = router.slot.quarantined() {
-                quarantined.push((name, reason));
-            }
-        }
-        // A group's source outlives its lanes, so that their last verdicts reach the server.
-        drop(sources);
-        finished?;
+        let mut failed = Ok(());
         let mut read_through = 0;
-        for r in routed {
-            read_through = read_through.max(r?);
+        for end in ended {
+            if let Some(reason) = end.quarantined {
+                quarantined.push((end.name, reason));
+            }
+            failed = failed.and(end.finished.map(drop));
+            match end.routed {
+                Ok(through) => read_through = read_through.max(through),
+                Err(e) => failed = failed.and(Err(e)),
+            }
         }
+        failed?;
         let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let progress = &self.cx.progress;
         Ok(RunReport {
-            handled: count(&self.progress.handled),
-            parked: count(&self.progress.parked),
-            skipped: count(&self.progress.skipped),
+            handled: count(&progress.handled),
+            parked: count(&progress.parked),
+            skipped: count(&progress.skipped),
             elapsed: self.started.elapsed(),
             read_through,
             quarantined,

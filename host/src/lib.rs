@@ -28,6 +28,7 @@ pub mod scaffold;
 pub mod sink;
 pub mod source;
 pub mod store_file;
+pub mod supervisor;
 pub mod swap;
 pub mod telemetry;
 

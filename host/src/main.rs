@@ -184,9 +184,11 @@ enum PluginsCommand {
 
 #[derive(Subcommand)]
 enum SwapCommand {
-    /// Ask the running host to load the plugins directory again and swap in
-    /// new builds (of NAME only, if given) at the next batch boundary; a build
-    /// that fails its checks is refused and the running one stays
+    /// Ask the running host to load the plugins directory again (for NAME
+    /// only, if given): new builds are swapped in at the next batch boundary
+    /// (a build that fails its checks is refused and the running one stays),
+    /// projections new to the directory start from their checkpoints, and
+    /// those whose component is gone stop, their read models kept
     Reload { name: Option<String> },
     /// Ask the running host to return NAME to the build it ran before its last swap
     Rollback { name: String },
@@ -275,7 +277,8 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
             }
         }
         SwapCommand::Reload { .. } => {
-            for line in lines("swapped", "swapped    ").iter().chain(&lines("unchanged", "unchanged  ")).chain(&lines("refused", "refused    ")) {
+            let said = [("swapped", "swapped    "), ("started", "started    "), ("stopped", "stopped    "), ("unchanged", "unchanged  "), ("refused", "refused    ")];
+            for line in said.iter().flat_map(|(key, prefix)| lines(key, prefix)) {
                 writeln!(out, "{line}")?;
             }
         }

@@ -71,6 +71,22 @@ pub struct Gauges {
     pub build: Family<Labels, Gauge>,
 }
 
+impl Gauges {
+    /// Removes the series of a projection that stopped running, and of its `lanes` lanes.
+    pub fn forget(&self, labels: &Labels, lanes: usize) {
+        for family in [&self.quarantined, &self.checkpoint, &self.head, &self.lag_events, &self.parked_stored, &self.retrying_keys] {
+            family.remove(labels);
+        }
+        self.lag_seconds.remove(labels);
+        self.last_stall.remove(labels);
+        for lane in 0..lanes {
+            let mut lane_labels = labels.clone();
+            lane_labels.push(("lane", lane.to_string()));
+            self.queue_depth.remove(&lane_labels);
+        }
+    }
+}
+
 /// The registry and its families.
 pub struct Metrics {
     registry: Mutex<Registry>,

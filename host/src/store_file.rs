@@ -99,28 +99,6 @@ pub fn open(path: &Path, kind: Kind) -> Result<Connection> {
     Ok(conn)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_of_one_kind_is_refused_as_the_other_and_bad_paths_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("events.db");
-        drop(open(&log, Kind::EventLog).unwrap());
-        let err = format!("{:#}", open(&log, Kind::Graph).unwrap_err());
-        assert!(err.contains("events.db is an event log, not a graph") && err.contains("swap"), "{err}");
-        let err = format!("{:#}", open(Path::new(""), Kind::Graph).unwrap_err());
-        assert!(err.contains("no path for a graph"), "{err}");
-        let err = format!("{:#}", open(dir.path(), Kind::EventLog).unwrap_err());
-        assert!(err.contains("is a directory, not an event log"), "{err}");
-        let text = dir.path().join("notes.txt");
-        std::fs::write(&text, "not a database at all, just some words that fill a page").unwrap();
-        let err = format!("{:#}", open(&text, Kind::Graph).unwrap_err());
-        assert!(err.contains("notes.txt is not a graph"), "{err}");
-    }
-}
-
 /// Adds a column a file made by an older release lacks: `ddl` (an `ALTER
 /// TABLE ... ADD COLUMN`) runs only where `table` has no `column`, checked
 /// inside a write transaction, so two processes opening the file at once
@@ -143,5 +121,27 @@ pub fn add_column(conn: &Connection, table: &str, column: &str, ddl: &str) -> ru
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_one_kind_is_refused_as_the_other_and_bad_paths_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("events.db");
+        drop(open(&log, Kind::EventLog).unwrap());
+        let err = format!("{:#}", open(&log, Kind::Graph).unwrap_err());
+        assert!(err.contains("events.db is an event log, not a graph") && err.contains("swap"), "{err}");
+        let err = format!("{:#}", open(Path::new(""), Kind::Graph).unwrap_err());
+        assert!(err.contains("no path for a graph"), "{err}");
+        let err = format!("{:#}", open(dir.path(), Kind::EventLog).unwrap_err());
+        assert!(err.contains("is a directory, not an event log"), "{err}");
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a database at all, just some words that fill a page").unwrap();
+        let err = format!("{:#}", open(&text, Kind::Graph).unwrap_err());
+        assert!(err.contains("notes.txt is not a graph"), "{err}");
     }
 }

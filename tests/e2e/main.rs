@@ -13,6 +13,7 @@ mod import;
 mod interview;
 mod isolation;
 mod languages;
+mod lifecycle;
 mod logs;
 mod faults;
 mod groups;

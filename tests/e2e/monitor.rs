@@ -16,7 +16,7 @@ use crate::swap::{deploy, with_admin};
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// GET `path` from the admin endpoint at `addr`: the status code and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub fn get(addr: &str, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
@@ -29,7 +29,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 
 /// The metrics, parsed by a Prometheus text parser: each series (name and
 /// sorted labels) with its value.
-fn scrape(addr: &str) -> HashMap<String, f64> {
+pub fn scrape(addr: &str) -> HashMap<String, f64> {
     let (code, body) = get(addr, "/metrics");
     assert_eq!(code, 200, "{body}");
     let lines = body.lines().map(|l| Ok(l.to_owned()));

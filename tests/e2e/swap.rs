@@ -150,7 +150,8 @@ fn the_watcher_swaps_the_admin_endpoint_refuses_bad_builds_and_rollback_returns(
     assert!(ws.nodes("Seen").iter().all(|n| n["version"] != "0.2.0"));
 
     let out = cli(&["plugins", "reload", "nonesuch"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no running projection is named `nonesuch`"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && said.contains("nonesuch: no component in") && said.contains("no running projection is named `nonesuch`"), "{said}");
 
     signal(&host.0, "TERM");
     let mut host = host;

@@ -19,10 +19,9 @@ pub use health::Readiness;
 pub use status::{HostStatus, ProjectionStatus, State};
 pub use table::render as render_table;
 
-use crate::lanes::Vitals;
 use crate::metrics::{projection_labels, Labels, Metrics};
-use crate::plugins::Slot;
 use crate::sink::Sink;
+use crate::supervisor::{Member, Roster};
 use crate::source::Probe;
 use rates::Rates;
 
@@ -32,18 +31,12 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// takes that long to answer the monitor.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
-/// One projection as the monitor sees it.
-pub struct Watched {
-    pub slot: Arc<Slot>,
-    pub vitals: Arc<Vitals>,
-    /// Whether it reads the source in its order (not through a group, whose
-    /// deliveries come in any order): only then is there a lag to tell.
-    pub in_order: bool,
-}
-
 pub struct Monitor {
     metrics: Arc<Metrics>,
-    projections: Vec<Watched>,
+    roster: Arc<Roster>,
+    /// The projections of the last reading's gauges, with their lane counts:
+    /// those gone since lose their series.
+    gauged: Mutex<Vec<(String, usize)>>,
     sink: Arc<dyn Sink>,
     /// Where the source is, and the probe opened on it (again after a failure).
     source: Option<String>,
@@ -56,24 +49,24 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// A monitor of `projections`; `source` is the source's URL, when the host
+    /// A monitor of the projections on `roster`; `source` is the source's URL, when the host
     /// reads one a probe can open. It reads the host on a thread of its own
     /// for as long as it lives.
     pub fn start(
         metrics: Arc<Metrics>,
-        projections: Vec<Watched>,
+        roster: Arc<Roster>,
         sink: Arc<dyn Sink>,
         source: Option<String>,
         ready_max_lag: Option<Duration>,
     ) -> Arc<Self> {
-        let names = projections.iter().map(|p| p.slot.name().to_owned()).collect();
         let monitor = Arc::new(Self {
             metrics,
-            projections,
+            roster,
+            gauged: Mutex::new(Vec::new()),
             sink,
             source,
             probe: Mutex::new(None),
-            rates: Mutex::new(Rates::new(names)),
+            rates: Mutex::new(Rates::default()),
             ready_max_lag,
             reading: Mutex::new(None),
         });
@@ -110,21 +103,22 @@ impl Monitor {
 
     /// Reads the host now and keeps the reading.
     pub fn refresh(&self) {
-        let counts: Vec<u64> = self.projections.iter().map(|p| p.vitals.meter.handled.get()).collect();
+        let members = self.roster.members();
+        let counts = members.iter().map(|p| (p.name().to_owned(), p.vitals.meter.handled.get()));
         self.rates.lock().unwrap_or_else(|p| p.into_inner()).add(counts);
         let status = self.read(true);
-        self.set_gauges(&status);
+        self.set_gauges(&members, &status);
         *self.reading.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), status));
     }
 
     /// Every projection now; with `ask`, the source and the sink are asked too.
     fn read(&self, ask: bool) -> HostStatus {
         let (head, source_error, counts_events) = if ask { self.head() } else { (None, None, false) };
-        let rates = self.rates.lock().unwrap_or_else(|p| p.into_inner()).per_second();
         let mut sink_error = None;
         let mut projections = Vec::new();
-        for (p, rate) in self.projections.iter().zip(rates) {
+        for p in self.roster.members() {
             let name = p.slot.name();
+            let rate = self.rates.lock().unwrap_or_else(|p| p.into_inner()).per_second(name);
             let lanes = p.vitals.lanes();
             let parked = if ask { self.sink.parked_count(name).map_err(|e| sink_error = Some(format!("{e:#}"))).ok() } else { None };
             if let Some(e) = p.vitals.sink_error() {
@@ -151,7 +145,7 @@ impl Monitor {
                 None => (None, None),
             };
             let read = status::Read { checkpoint, head, lag_events, lag_seconds, events_per_second: rate, parked };
-            projections.push(status::of(p, lanes, read));
+            projections.push(status::of(&p, lanes, read));
         }
         HostStatus { projections, source_error, sink_error, read_seconds_ago: None }
     }
@@ -188,11 +182,19 @@ impl Monitor {
     }
 
     /// The gauges from a reading; a value the reading lacks has no series.
-    fn set_gauges(&self, status: &HostStatus) {
+    fn set_gauges(&self, members: &[Member], status: &HostStatus) {
         let g = self.metrics.gauges();
         // The builds running now, not the ones swapped out.
         g.build.clear();
-        for (p, s) in self.projections.iter().zip(&status.projections) {
+        let mut gauged = self.gauged.lock().unwrap_or_else(|p| p.into_inner());
+        for (gone, lanes) in gauged.iter().filter(|(n, _)| !status.projections.iter().any(|s| &s.name == n)) {
+            g.forget(&projection_labels(gone), *lanes);
+        }
+        gauged.clear();
+        for s in &status.projections {
+            // A projection that joined after the reading was taken has its gauges at the next.
+            let Some(p) = members.iter().find(|m| m.name() == s.name) else { continue };
+            gauged.push((s.name.clone(), p.vitals.lanes().map_or(0, |l| l.queued.len())));
             let l = projection_labels(&s.name);
             let set = |family: &prometheus_client::metrics::family::Family<Labels, prometheus_client::metrics::gauge::Gauge>, v: Option<u64>| match v {
                 Some(v) => {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Watched;
 use crate::lanes::LanesView;
+use crate::supervisor::Member;
 
 /// A running host, read at one moment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,7 +93,7 @@ pub struct Read {
 }
 
 /// The status of one projection from what the monitor read.
-pub fn of(p: &Watched, lanes: Option<LanesView>, read: Read) -> ProjectionStatus {
+pub fn of(p: &Member, lanes: Option<LanesView>, read: Read) -> ProjectionStatus {
     let (plugin, swaps) = p.slot.current();
     let started = lanes.is_some();
     let lanes = lanes.unwrap_or_default();

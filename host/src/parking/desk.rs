@@ -108,6 +108,11 @@ impl Desk {
         self.lock().waiting.get_mut(projection)?.pop_front()
     }
 
+    /// Takes requests for `projection`, a projection started in a running host.
+    pub fn open(&self, projection: &str) {
+        self.lock().waiting.entry(projection.to_owned()).or_default();
+    }
+
     /// `projection`'s router stopped: what waits for it is refused, and nothing more is taken.
     pub fn close(&self, projection: &str) {
         let waiting = self.lock().waiting.remove(projection);

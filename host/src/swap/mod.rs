@@ -9,6 +9,11 @@
 //! and the running build stays. `rollback` returns to the build before, and
 //! later reloads pass over the build rolled back from until another is deployed.
 //!
+//! A reload also starts the projections of components new to the directory
+//! and stops those whose component is gone ([`crate::supervisor`]); while a
+//! component in the directory fails to load, none is stopped, since it may
+//! be the new build of one.
+//!
 //! Reloads come from the admin endpoint (`projector plugins reload`; who may
 //! use it: [`crate::admin::access`]) or from the watcher, which polls the
 //! plugins directory.
@@ -16,6 +21,7 @@
 mod watch;
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
@@ -25,12 +31,17 @@ pub use watch::{Watcher, WATCH_INTERVAL};
 
 use crate::plugins::{check_sharing, Plugins, ProjectionPlugin, Slot};
 use crate::sink::Sink;
+use crate::supervisor::{Change, Roster, CHANGE_WAIT};
 
 /// What a reload did, projection by projection.
 #[derive(Debug, Default, Serialize)]
 pub struct ReloadReport {
     /// `name: old -> new`
     pub swapped: Vec<String>,
+    /// Projections new to the directory, started beside the others.
+    pub started: Vec<String>,
+    /// Projections whose component is gone, stopped with their read models kept.
+    pub stopped: Vec<String>,
     /// Builds (or files) that were refused, with why; their projections keep running the old build.
     pub refused: Vec<String>,
     pub unchanged: Vec<String>,
@@ -52,61 +63,70 @@ pub struct SlotStatus {
 pub struct Swapper {
     dir: PathBuf,
     cache: PathBuf,
-    slots: Vec<Arc<Slot>>,
+    roster: Arc<Roster>,
     sink: Arc<dyn Sink>,
+    /// Where projections to start or stop are asked for.
+    supervisor: Mutex<Sender<Change>>,
     /// One reload at a time.
     busy: Mutex<()>,
 }
 
 impl Swapper {
-    pub fn new(dir: &Path, cache: &Path, slots: Vec<Arc<Slot>>, sink: Arc<dyn Sink>) -> Self {
-        Self { dir: dir.to_owned(), cache: cache.to_owned(), slots, sink, busy: Mutex::new(()) }
+    pub fn new(dir: &Path, cache: &Path, roster: Arc<Roster>, sink: Arc<dyn Sink>, supervisor: Sender<Change>) -> Self {
+        Self { dir: dir.to_owned(), cache: cache.to_owned(), roster, sink, supervisor: Mutex::new(supervisor), busy: Mutex::new(()) }
     }
 
-    fn slot(&self, name: &str) -> Result<&Arc<Slot>> {
-        match self.slots.iter().find(|s| s.name() == name) {
-            Some(slot) => Ok(slot),
-            None => bail!("no running projection is named `{name}` (running: {})", self.names().join(", ")),
+    fn slot(&self, name: &str) -> Result<Arc<Slot>> {
+        match self.roster.find(name) {
+            Some(member) => Ok(member.slot),
+            None => bail!("no running projection is named `{name}` (running: {})", self.roster.names().join(", ")),
         }
     }
 
     /// Whether `new` writes no label another running projection owns (and
     /// keeps sharing what they share).
     fn shares_fairly(&self, new: &ProjectionPlugin) -> Result<()> {
-        let others: Vec<_> = self.slots.iter().filter(|s| s.name() != new.name()).map(|s| s.current().0).collect();
+        let others: Vec<_> = self.roster.members().iter().filter(|m| m.name() != new.name()).map(|m| m.slot.current().0).collect();
         check_sharing(others.iter().map(|p| &p.manifest).chain([&new.manifest])).map_err(anyhow::Error::msg)
     }
 
-    fn names(&self) -> Vec<&str> {
-        self.slots.iter().map(|s| s.name()).collect()
+    /// Asks the supervisor for a change and waits for its answer.
+    fn ask(&self, change: impl FnOnce(Sender<Result<String, String>>) -> Change) -> Result<String, String> {
+        let (answer, answered) = channel();
+        let sent = self.supervisor.lock().unwrap_or_else(|p| p.into_inner()).send(change(answer));
+        if sent.is_err() {
+            return Err("the host is not running its projections (it is stopping, or has not started them)".into());
+        }
+        answered.recv_timeout(CHANGE_WAIT).unwrap_or_else(|_| Err(format!("no answer from the host within {CHANGE_WAIT:?}; see its log")))
     }
 
     /// Loads the plugins directory again and swaps in every changed build of a
     /// running projection (only `only`'s, if given).
     pub fn reload(&self, only: Option<&str>) -> Result<ReloadReport> {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(name) = only {
-            self.slot(name)?;
-        }
         let files = crate::plugins::component_files(&self.dir)?;
         let mut report = ReloadReport::default();
         let mut found = false;
+        // Every projection some component in the directory holds, and whether one failed to load.
+        let (mut present, mut unreadable) = (Vec::new(), false);
         for file in files {
             let plugins = match Plugins::load_files(std::slice::from_ref(&file), &self.cache) {
                 Ok(plugins) => plugins,
                 Err(e) => {
+                    unreadable = true;
                     report.refused.push(format!("{}: {e:#}", file.display()));
                     continue;
                 }
             };
             for new in plugins.projections {
                 let name = new.name().to_owned();
+                present.push(name.clone());
                 if only.is_some_and(|o| o != name) {
                     continue;
                 }
                 found = true;
                 let Ok(slot) = self.slot(&name) else {
-                    report.refused.push(format!("{name}: not running; a new projection starts with the next start of the host"));
+                    self.start(new, &file, &mut report);
                     continue;
                 };
                 if slot.current().0.digest == new.digest {
@@ -131,10 +151,41 @@ impl Swapper {
                 }
             }
         }
+        let gone: Vec<String> = self.roster.names().into_iter().filter(|n| !present.contains(n) && only.is_none_or(|o| o == n)).collect();
+        for name in gone {
+            if unreadable {
+                report.refused.push(format!("{name}: not stopped, though no component in {} is it: a component there failed to load, and may be its build", self.dir.display()));
+                continue;
+            }
+            match self.ask(|answer| Change::Remove(name.clone(), answer)) {
+                Ok(said) => report.stopped.push(said),
+                Err(why) => report.refused.push(why),
+            }
+            found = true;
+        }
         if let (Some(name), false) = (only, found) {
-            report.refused.push(format!("{name}: no component in {} is this projection", self.dir.display()));
+            report.refused.push(format!(
+                "{name}: no component in {} is this projection, and no running projection is named `{name}` (running: {})",
+                self.dir.display(),
+                self.roster.names().join(", ")
+            ));
         }
         Ok(report)
+    }
+
+    /// Starts the projection of a component new to the directory.
+    fn start(&self, new: Arc<ProjectionPlugin>, file: &Path, report: &mut ReloadReport) {
+        let name = new.name().to_owned();
+        match self.shares_fairly(&new).map_err(|e| format!("{name}: {e:#}")).and_then(|()| self.ask(|answer| Change::Add(new, answer))) {
+            Ok(said) => {
+                tracing::info!(projection = %name, file = %file.display(), "started a projection new to the plugins directory");
+                report.started.push(said);
+            }
+            Err(why) => {
+                tracing::warn!(projection = %name, file = %file.display(), error = %why, "a projection new to the plugins directory was not started");
+                report.refused.push(why);
+            }
+        }
     }
 
     /// Returns a projection to the build it ran before its last swap.
@@ -149,13 +200,15 @@ impl Swapper {
 
     /// How long each lane paused to take up a new build, over every swap so far.
     pub fn stalls(&self) -> Vec<std::time::Duration> {
-        self.slots.iter().flat_map(|s| s.stalls()).collect()
+        self.roster.members().iter().flat_map(|m| m.slot.stalls()).collect()
     }
 
     pub fn status(&self) -> Vec<SlotStatus> {
-        self.slots
+        self.roster
+            .members()
             .iter()
-            .map(|slot| {
+            .map(|member| {
+                let slot = &member.slot;
                 let (plugin, swaps) = slot.current();
                 SlotStatus {
                     name: slot.name().to_owned(),

@@ -179,7 +179,12 @@ async function showPlugins() {
 async function change(path) {
   try {
     const answer = await post(path);
-    const lines = [...(answer.swapped || []), ...(answer.unchanged || []).map((u) => `unchanged ${u}`)];
+    const lines = [
+      ...(answer.swapped || []),
+      ...(answer.started || []).map((s) => `started ${s}`),
+      ...(answer.stopped || []).map((s) => `stopped ${s}`),
+      ...(answer.unchanged || []).map((u) => `unchanged ${u}`),
+    ];
     say(answer.rolled_back || lines.join("; ") || "done", "done");
   } catch (e) {
     say(e.message, "error");

@@ -1,0 +1,93 @@
+//! Projections come and go in a running host: a component dropped into the
+//! plugins directory starts its projection beside the others, from its
+//! checkpoint; one taken away stops its projection and keeps its read model.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::monitor::scrape;
+use crate::support::{event, plugin, signal, wait_until, Reaped, Workspace};
+use crate::swap::{follow, with_admin};
+
+const LIMIT: Duration = Duration::from_secs(120);
+const STREAMS: usize = 20;
+
+fn pokes(ws: &Workspace, from: usize, to: usize) {
+    let events: Vec<_> = (from..to).map(|i| event(&format!("test-{}", i % STREAMS), "Poke", 1, json!({"n": i}))).collect();
+    ws.append(&events);
+}
+
+/// Drops a component into the plugins directory the way a deployment should: a copy, then a rename.
+fn drop_in(ws: &Workspace, name: &str) {
+    let staged = ws.config.plugins.join(format!(".{name}.wasm.new"));
+    std::fs::copy(plugin(name), &staged).unwrap();
+    std::fs::rename(staged, ws.config.plugins.join(format!("{name}.wasm"))).unwrap();
+}
+
+/// The projections `projector plugins status` lists.
+fn running(ws: &Workspace) -> Vec<String> {
+    let out = ws.command(&["plugins", "status"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+}
+
+/// How many events a projection's plugin handled in this host, from `/metrics`.
+fn handled(ws: &Workspace, projection: &str) -> Option<f64> {
+    scrape(&ws.config.admin).get(&format!("projector_events_handled_total{{projection={projection}}}")).copied()
+}
+
+#[test]
+fn a_projection_added_to_a_running_host_catches_up_while_the_others_flow_and_one_taken_away_stops_and_keeps_its_read_model() {
+    let ws = with_admin(Workspace::new(&["adversary"]));
+    pokes(&ws, 0, 400);
+    let host = follow(&ws);
+    wait_until("the first projection handles the log", LIMIT, || ws.nodes("Mark").len() == 400);
+
+    // The recorder is added while events keep arriving for both.
+    let writer = std::thread::scope(|scope| {
+        let appending = scope.spawn(|| {
+            for round in 0..10 {
+                pokes(&ws, 400 + round * 40, 440 + round * 40);
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        });
+        drop_in(&ws, "recorder");
+        wait_until("the watcher starts the recorder", LIMIT, || running(&ws).contains(&"recorder".to_owned()));
+        appending.join()
+    });
+    writer.unwrap();
+    wait_until("both projections have every event", LIMIT, || ws.nodes("Seen").len() == 800 && ws.nodes("Mark").len() == 800);
+    // Each event handled once by the projection added in the middle of the stream, and once by the other.
+    wait_until("the metrics are read again", LIMIT, || handled(&ws, "recorder") == Some(800.0));
+    assert_eq!(handled(&ws, "adversary"), Some(800.0));
+
+    // Taken away: the recorder stops, keeping its read model and checkpoint; the other flows on.
+    std::fs::remove_file(ws.config.plugins.join("recorder.wasm")).unwrap();
+    wait_until("the watcher stops the recorder", LIMIT, || !running(&ws).contains(&"recorder".to_owned()));
+    pokes(&ws, 800, 900);
+    wait_until("the other projection flows on", LIMIT, || ws.nodes("Mark").len() == 900);
+    assert_eq!(ws.nodes("Seen").len(), 800, "the stopped projection's read model is kept, and takes nothing more");
+    let stopped_at = ws.graph().checkpoint("recorder").unwrap();
+    assert!(stopped_at > 0, "its checkpoint is kept");
+    wait_until("its series leave the metrics", LIMIT, || !scrape(&ws.config.admin).keys().any(|k| k.starts_with("projector_checkpoint_position{projection=recorder")));
+    let status: serde_json::Value = serde_json::from_str(&ws.cli(&["status", "--json"])).unwrap();
+    let listed: Vec<&str> = status["projections"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(listed, ["adversary"]);
+
+    // Back again, by `plugins reload`: it resumes from its checkpoint, handling only what it missed.
+    let staged = ws.config.plugins.join(".recorder.wasm.new");
+    std::fs::copy(plugin("recorder"), &staged).unwrap();
+    std::fs::rename(staged, ws.config.plugins.join("recorder.wasm")).unwrap();
+    let reload = ws.command(&["plugins", "reload", "recorder"]).output().unwrap();
+    let said = String::from_utf8_lossy(&reload.stdout).into_owned();
+    // The watcher may have started it first; then the reload finds it unchanged.
+    assert!(reload.status.success() && (said.contains("started    recorder 0.1.0") || said.contains("unchanged  recorder")), "{said}{}", String::from_utf8_lossy(&reload.stderr));
+    wait_until("the recorder catches up again", LIMIT, || ws.nodes("Seen").len() == 900);
+    wait_until("the metrics are read again", LIMIT, || handled(&ws, "recorder") == Some(900.0));
+
+    signal(&host.0, "TERM");
+    let mut host: Reaped = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
+    let log = std::fs::read_to_string(ws.path("host.log")).unwrap();
+    assert!(log.contains("a projection was added to the running host") && log.contains("stopping it, its read model kept"), "{log}");
+}
