@@ -42,6 +42,14 @@ enum Restart {
 }
 
 impl Restart {
+    /// Restarts the stand-in after it was down for `down`; a command restarts as it does.
+    fn run_down(&self, down: Duration) {
+        match self {
+            Restart::StandIn(standin) => standin.lock().unwrap().restart_after(down).unwrap(),
+            Restart::Command(_) => self.run(),
+        }
+    }
+
     fn run(&self) {
         match self {
             Restart::Command(command) => {
@@ -369,6 +377,33 @@ fn a_group_replays_a_parked_event_as_the_event_itself_at_its_own_position() {
     for target in servers {
         replay_parked_case(&target);
     }
+}
+
+#[test]
+fn a_group_joins_again_after_its_server_was_down_long_enough_for_the_client_to_give_up() {
+    use projector::source::esdb::persistent::GroupSource;
+    use projector::source::settle::{Settled, Settlement};
+    let target = standin("esdb-standin-24.10", Version::V24_10);
+    let run = run_id();
+    let (stream, event_type) = (format!("Conf{run}-down"), format!("Down{run}"));
+    write(&target, &(0..3).map(|n| new(&stream, &event_type, n)).collect::<Vec<_>>());
+    let interest = Interest { projections: vec![Wants { event_types: vec![event_type.clone()], stream_prefixes: vec![] }] };
+    let mut group_source = GroupSource::open(&target.url, &format!("down-{run}"), &interest).unwrap();
+    let settler = group_source.settler().expect("a group settles");
+    let settle = |event: &Event| {
+        settler.send(Settled { position: event.position, settlement: Settlement::Dispatched(1) }).unwrap();
+        settler.send(Settled { position: event.position, settlement: Settlement::Done }).unwrap();
+    };
+    let before = wait_for(&mut group_source, 0, &run, 3);
+    before.iter().for_each(settle);
+    // The acknowledgements go out on the source's own time.
+    std::thread::sleep(Duration::from_millis(500));
+    // Down for longer than the client tries to find it: it closes its connection for good.
+    target.restart.as_ref().expect("the stand-in restarts").run_down(Duration::from_secs(6));
+    write(&target, &(3..6).map(|n| new(&stream, &event_type, n)).collect::<Vec<_>>());
+    let after = wait_for(&mut group_source, 0, &run, 3);
+    let numbers: Vec<u64> = seen(&after).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(numbers, [3, 4, 5], "the events written while it was away, once each");
 }
 
 fn replay_parked_case(target: &Target) {

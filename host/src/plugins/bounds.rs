@@ -28,7 +28,7 @@ fn weigh(m: &Mutation) -> Result<usize, String> {
     let set = |props: &[Property]| -> Result<usize, String> {
         props
             .iter()
-            .map(|p| match list_rule(p).map(|()| size(p))? {
+            .map(|p| match list_rule(p).and_then(|()| finite_rule(p)).map(|()| size(p))? {
                 bytes if bytes > MAX_VALUE_BYTES => Err(format!(
                     "output bound: property `{}` holds {bytes} bytes, more than the {MAX_VALUE_BYTES} allowed",
                     p.name
@@ -74,6 +74,20 @@ fn list_rule(p: &Property) -> Result<(), String> {
     }
 }
 
+/// A float is a number: NaN and the infinities are refused, since the
+/// embedded sink's JSON cannot hold them (it would drop the property) while
+/// Neo4j stores them.
+fn finite_rule(p: &Property) -> Result<(), String> {
+    let scalars = match &p.value {
+        Value::One(s) => std::slice::from_ref(s),
+        Value::Many(list) => list.as_slice(),
+    };
+    match scalars.iter().find(|s| matches!(s, Scalar::Float(f) if !f.is_finite())) {
+        Some(Scalar::Float(f)) => Err(format!("property `{}`: {f} is not a number every sink can store (only finite floats are)", p.name)),
+        _ => Ok(()),
+    }
+}
+
 fn size(p: &Property) -> usize {
     let scalar = |s: &Scalar| match s {
         Scalar::Text(t) => t.len(),
@@ -106,5 +120,15 @@ mod tests {
         let null = check(&merge("scores", Value::Many(vec![Float(0.5), Null]))).unwrap_err();
         assert!(null.contains("may not hold null"), "{null}");
         assert_eq!(check(&merge("speaker", Value::One(Null))), Ok(()), "a null outside a list removes the property");
+    }
+
+    #[test]
+    fn a_float_that_is_not_a_finite_number_is_refused_alone_or_in_a_list() {
+        use Scalar::*;
+        for bad in [Value::One(Float(f64::NAN)), Value::One(Float(f64::INFINITY)), Value::Many(vec![Float(1.0), Float(f64::NEG_INFINITY)])] {
+            let refused = check(&merge("confidence", bad)).unwrap_err();
+            assert!(refused.contains("property `confidence`") && refused.contains("only finite floats"), "{refused}");
+        }
+        assert_eq!(check(&merge("confidence", Value::One(Float(0.93)))), Ok(()));
     }
 }

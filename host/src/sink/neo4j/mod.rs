@@ -106,9 +106,16 @@ impl Neo4jSink {
         }
     }
 
-    /// Runs a schema change, within [`SCHEMA_TIMEOUT`].
+    /// Runs a schema change, within [`SCHEMA_TIMEOUT`]. The driver holds
+    /// every answer to its connection's timeout, so a schema change gets a
+    /// connection of its own that waits as long.
     fn run_schema(&self, statement: &str) -> Result<(), SinkError> {
-        self.block_within(SCHEMA_TIMEOUT, async { self.graph.run(neo4rs::query(statement)).await })
+        let config = self.settings.driver_config_waiting(&self.uri, SCHEMA_TIMEOUT).map_err(SinkError::Unavailable)?;
+        let graph = {
+            let _entered = self.runtime.enter();
+            Graph::connect(config).map_err(|e| classify(e, &self.uri))?
+        };
+        self.block_within(SCHEMA_TIMEOUT, async { graph.run(neo4rs::query(statement)).await })
     }
 
     /// Runs `work` on the sink's runtime, within the configured timeout.
@@ -321,11 +328,13 @@ pub fn is_data_fault(code: &str, message: &str) -> bool {
         || is_over_transaction_memory(code, message)
 }
 
-/// The per-transaction memory limit (`db.memory.transaction.max`), not the
-/// pool all transactions share (`dbms.memory.transaction.total.max`), which
-/// another transaction may free.
+/// The per-transaction memory limit (`db.memory.transaction.max` in Neo4j 5,
+/// `dbms.memory.transaction.max_size` in 4.4), not the pool all transactions
+/// share (`dbms.memory.transaction.total.max`; 4.4:
+/// `dbms.memory.transaction.global_max_size`), which another transaction may free.
 fn is_over_transaction_memory(code: &str, message: &str) -> bool {
-    code.ends_with(".General.MemoryPoolOutOfMemoryError") && message.contains("db.memory.transaction.max") && !message.contains("dbms.memory.transaction.total.max")
+    const PER_TRANSACTION: [&str; 2] = ["db.memory.transaction.max threshold", "dbms.memory.transaction.max_size threshold"];
+    code.ends_with(".General.MemoryPoolOutOfMemoryError") && PER_TRANSACTION.iter().any(|limit| message.contains(limit))
 }
 
 fn classify(error: neo4rs::Error, uri: &str) -> SinkError {
@@ -569,6 +578,11 @@ mod tests {
                 "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
                 "The allocation of an extra 2.0 MiB would use more than the limit 10.0 MiB. Currently using 9.0 MiB. db.memory.transaction.max threshold reached",
             ),
+            // Neo4j 4.4 names the same limit otherwise.
+            (
+                "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+                "The allocation of an extra 2.0 MiB would use more than the limit 10.0 MiB. Currently using 9.0 MiB. dbms.memory.transaction.max_size threshold reached",
+            ),
         ];
         for (code, message) in fault {
             assert!(is_data_fault(code, message), "{code} is the batch's fault");
@@ -580,6 +594,10 @@ mod tests {
             (
                 "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
                 "The allocation of an extra 2.0 MiB would use more than the limit 2.0 GiB. Currently using 2.0 GiB. dbms.memory.transaction.total.max threshold reached",
+            ),
+            (
+                "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+                "The allocation of an extra 2.0 MiB would use more than the limit 2.0 GiB. Currently using 2.0 GiB. dbms.memory.transaction.global_max_size threshold reached",
             ),
             ("Neo.DatabaseError.General.UnknownError", "An unknown error occurred."),
             ("Neo.ClientError.Security.Unauthorized", "The client is unauthorized due to authentication failure."),

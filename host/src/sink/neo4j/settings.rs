@@ -67,12 +67,21 @@ impl Settings {
     }
 
     pub fn driver_config(&self, uri: &str) -> Result<neo4rs::Config> {
+        self.config(uri, self.pool_size.max(1), self.timeout())
+    }
+
+    /// The driver's settings for one connection that waits up to `timeout` for each answer.
+    pub fn driver_config_waiting(&self, uri: &str, timeout: Duration) -> Result<neo4rs::Config> {
+        self.config(uri, 1, timeout)
+    }
+
+    fn config(&self, uri: &str, connections: usize, timeout: Duration) -> Result<neo4rs::Config> {
         let mut config = neo4rs::ConfigBuilder::default()
             .uri(uri)
             .user(self.user())
             .password(self.password()?)
-            .max_connections(self.pool_size.max(1))
-            .connection_timeout(self.timeout());
+            .max_connections(connections)
+            .connection_timeout(timeout);
         if let Some(db) = &self.database {
             config = config.db(db.as_str());
         }

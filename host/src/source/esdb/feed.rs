@@ -220,7 +220,7 @@ fn pump(mut subscription: eventstore::Subscription) -> (tokio::sync::mpsc::Recei
 /// What becomes of the feed after `error`: `false` when it must stop (the
 /// reader has been told why, or has gone); a client whose connection has
 /// closed for good is made anew.
-async fn recover(error: &eventstore::Error, client: &mut Client, settings: &ClientSettings, to: &Ahead) -> bool {
+pub async fn recover(error: &eventstore::Error, client: &mut Client, settings: &ClientSettings, to: &Ahead) -> bool {
     match error {
         eventstore::Error::AccessDenied => {
             let why = "EventStoreDB denies access to $all: give the connection string a user who may read it (e.g. esdb://USER:PASSWORD@HOST:2113)";

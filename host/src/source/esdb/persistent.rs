@@ -89,6 +89,7 @@ impl GroupSource {
         let (settler, settlements) = mpsc::unbounded_channel();
         let task = connection.runtime().spawn(consume(
             connection.client.clone(),
+            connection.settings.clone(),
             group.to_owned(),
             to,
             settlements,
@@ -180,9 +181,11 @@ pub fn replay_parked(url: &str, group: &str) -> Result<()> {
 
 /// Consumes the group until the source closes: events to the reader,
 /// verdicts to the server; after a dropped connection it joins again, with
-/// backoff (the server delivers again what had no verdict).
+/// backoff (the server delivers again what had no verdict); a client whose
+/// connection has closed for good is made anew, as the catch-up feed does.
 async fn consume(
-    client: eventstore::Client,
+    mut client: eventstore::Client,
+    settings: eventstore::ClientSettings,
     group: String,
     to: Ahead,
     mut settlements: mpsc::UnboundedReceiver<Settled>,
@@ -200,6 +203,9 @@ async fn consume(
             },
             Err(e) => e,
         };
+        if !feed::recover(&error, &mut client, &settings, &to).await {
+            return;
+        }
         failures += 1;
         let wait = feed::backoff(failures);
         tracing::warn!(%server, group = %group, error = %error, retry_in = ?wait, "persistent subscription dropped; joining the group again");

@@ -97,6 +97,8 @@ pub struct StandIn {
     pub version: Version,
     pub log: Arc<Log>,
     address: SocketAddr,
+    /// The persistent subscriptions, kept over a restart as a server keeps them.
+    groups: persistent::Groups,
     /// The server's life: dropping the runtime ends every connection with it.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -104,7 +106,9 @@ pub struct StandIn {
 impl StandIn {
     /// Starts a stand-in of `version` on a free loopback port, with a fresh log.
     pub fn start(version: Version) -> std::io::Result<Self> {
-        let mut standin = Self { version, log: Arc::new(Log::new()), address: SocketAddr::from(([127, 0, 0, 1], 0)), runtime: None };
+        let log = Arc::new(Log::new());
+        let groups = persistent::Groups::new(log.clone(), version);
+        let mut standin = Self { version, log, address: SocketAddr::from(([127, 0, 0, 1], 0)), groups, runtime: None };
         standin.serve()?;
         Ok(standin)
     }
@@ -119,10 +123,17 @@ impl StandIn {
     /// Stops (every connection drops) and serves again on the same port, with
     /// the same log, as a restarted server does.
     pub fn restart(&mut self) -> std::io::Result<()> {
+        self.restart_after(std::time::Duration::from_millis(200))
+    }
+
+    /// Stops, stays down for `down` (long enough, and the client gives its
+    /// connection up for good), then serves again as [`StandIn::restart`] does.
+    pub fn restart_after(&mut self, down: std::time::Duration) -> std::io::Result<()> {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(down);
+        self.groups.restarted();
         self.serve()
     }
 
@@ -133,10 +144,7 @@ impl StandIn {
         let router = tonic::transport::Server::builder()
             .add_service(proto::streams::streams_server::StreamsServer::new(streams::Streams::new(self.log.clone(), self.version)))
             .add_service(proto::server_features::server_features_server::ServerFeaturesServer::new(features::Features { version: self.version }))
-            .add_service(proto::persistent_subscriptions::persistent_subscriptions_server::PersistentSubscriptionsServer::new(persistent::Groups::new(
-                self.log.clone(),
-                self.version,
-            )));
+            .add_service(proto::persistent_subscriptions::persistent_subscriptions_server::PersistentSubscriptionsServer::new(self.groups.clone()));
         // Answers go out at once, not held for more bytes (Nagle's algorithm).
         let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |stream| {
             stream.inspect(|s| drop(s.set_nodelay(true)))

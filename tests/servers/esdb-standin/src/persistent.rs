@@ -21,6 +21,7 @@ use crate::Version;
 /// What the server sends for a position it does not know.
 const NO_POSITION: u64 = u64::MAX;
 
+#[derive(Clone)]
 pub struct Groups {
     log: Arc<Log>,
     version: Version,
@@ -30,6 +31,15 @@ pub struct Groups {
 impl Groups {
     pub fn new(log: Arc<Log>, version: Version) -> Self {
         Self { log, version, groups: Arc::default() }
+    }
+
+    /// What a restarted server does: the groups are kept, and what was in
+    /// flight when it stopped is delivered again.
+    pub fn restarted(&self) {
+        for group in self.groups.lock().unwrap().values_mut() {
+            let unanswered: Vec<Delivery> = group.in_flight.drain().map(|(_, d)| d).collect();
+            group.again.extend(unanswered);
+        }
     }
 }
 
