@@ -380,6 +380,28 @@ fn a_group_replays_a_parked_event_as_the_event_itself_at_its_own_position() {
 }
 
 #[test]
+fn a_source_asked_to_read_from_elsewhere_while_its_server_is_down_reads_once_it_is_back() {
+    for version in [Version::V22_10, Version::V24_10] {
+        let target = standin("esdb-standin", version);
+        let run = run_id();
+        write(&target, &(0..3).map(|n| new(&format!("Conf{run}-late"), "Counted", n)).collect::<Vec<_>>());
+        let restart = target.restart.as_ref().expect("the stand-in restarts");
+        let mut source = everything(&target.url);
+        assert_eq!(wait_for(source.as_mut(), 0, &run, 3).len(), 3);
+        let got = std::thread::scope(|scope| {
+            let down = scope.spawn(|| restart.run_down(Duration::from_secs(2)));
+            std::thread::sleep(Duration::from_millis(300));
+            // A read from the start again subscribes anew while nothing answers:
+            // it waits for the server, it does not fail.
+            let got = wait_for(source.as_mut(), 0, &run, 3);
+            down.join().unwrap();
+            got
+        });
+        assert_eq!(seen(&got).len(), 3, "{version:?}: the events, once the server is back");
+    }
+}
+
+#[test]
 fn a_group_joins_again_after_its_server_was_down_long_enough_for_the_client_to_give_up() {
     use projector::source::esdb::persistent::GroupSource;
     use projector::source::settle::{Settled, Settlement};
