@@ -38,7 +38,8 @@ pub fn load_plugins(config: &Config) -> Result<Plugins> {
     let plugins = Plugins::load_dir(&config.plugins, &config.cache)?;
     for name in config.projections.keys() {
         if !plugins.projections.iter().any(|p| p.name() == name) {
-            bail!("config has settings for projection `{name}`, but no plugin in {} has that name", config.plugins.display());
+            // Its component may have been taken away on purpose, and come back.
+            tracing::warn!(projection = %name, plugins = %config.plugins.display(), "the config has settings for this projection, but no plugin in the plugins directory has that name");
         }
     }
     Ok(plugins)

@@ -28,7 +28,9 @@ fn drop_in(ws: &Workspace, name: &str) {
 /// The projections `projector plugins status` lists.
 fn running(ws: &Workspace) -> Vec<String> {
     let out = ws.command(&["plugins", "status"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    // A quarantined projection has a second line, indented.
+    listed.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
 }
 
 /// How many events a projection's plugin handled in this host, from `/metrics`.
@@ -90,4 +92,38 @@ fn a_projection_added_to_a_running_host_catches_up_while_the_others_flow_and_one
     assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
     let log = std::fs::read_to_string(ws.path("host.log")).unwrap();
     assert!(log.contains("a projection was added to the running host") && log.contains("stopping it, its read model kept"), "{log}");
+}
+
+#[test]
+fn a_broken_component_stops_nothing_and_a_quarantined_projection_taken_away_leaves_the_host_to_stop_cleanly() {
+    let ws = with_admin(Workspace::new(&["recorder", "adversary"]));
+    std::fs::write(ws.path("projector.toml"), "watch = false\n[lanes]\ncount = 2\nquarantine_after = 10\n").unwrap();
+    let failing: Vec<_> = (0..100).map(|i| event(&format!("test-{i}"), "Poke", 1, json!({"fail": "permanent"}))).collect();
+    ws.append(&failing);
+    let host = follow(&ws);
+    let reload = || {
+        let out = ws.command(&["plugins", "reload"]).output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    wait_until("the recorder is quarantined", LIMIT, || {
+        String::from_utf8_lossy(&ws.command(&["plugins", "status"]).output().unwrap().stdout).contains("QUARANTINED")
+    });
+
+    // While a component fails to load, no projection is stopped: it may be the new build.
+    std::fs::write(ws.config.plugins.join("broken.wasm"), b"not a component").unwrap();
+    std::fs::remove_file(ws.config.plugins.join("recorder.wasm")).unwrap();
+    let said = reload();
+    assert!(said.contains("recorder: not stopped") && said.contains("broken.wasm"), "{said}");
+    assert_eq!(running(&ws), ["adversary", "recorder"]);
+
+    std::fs::remove_file(ws.config.plugins.join("broken.wasm")).unwrap();
+    let said = reload();
+    assert!(said.contains("stopped    recorder: stopped at checkpoint"), "{said}");
+    assert_eq!(running(&ws), ["adversary"]);
+    wait_until("the other projection has every event", LIMIT, || ws.nodes("Mark").len() == 100);
+
+    // The quarantine went with the projection: the host stops cleanly.
+    signal(&host.0, "TERM");
+    let mut host: Reaped = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
 }

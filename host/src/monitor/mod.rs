@@ -37,6 +37,8 @@ pub struct Monitor {
     /// The projections of the last reading's gauges, with their lane counts:
     /// those gone since lose their series.
     gauged: Mutex<Vec<(String, usize)>>,
+    /// Per projection, its slot and the swaps it had counted at the last reading.
+    swaps_seen: Mutex<std::collections::HashMap<String, (usize, u64)>>,
     sink: Arc<dyn Sink>,
     /// Where the source is, and the probe opened on it (again after a failure).
     source: Option<String>,
@@ -63,6 +65,7 @@ impl Monitor {
             metrics,
             roster,
             gauged: Mutex::new(Vec::new()),
+            swaps_seen: Mutex::default(),
             sink,
             source,
             probe: Mutex::new(None),
@@ -226,8 +229,14 @@ impl Monitor {
             if let Some(stall) = p.slot.stalls().last() {
                 g.last_stall.get_or_create(&l).set(stall.as_secs_f64());
             }
-            let swaps = &p.vitals.meter.swaps;
-            swaps.inc_by(s.swaps.saturating_sub(swaps.get()));
+            // Counted by the slot: one started anew (the projection taken away and back) counts from 0.
+            let slot = Arc::as_ptr(&p.slot) as usize;
+            let mut seen = self.swaps_seen.lock().unwrap_or_else(|p| p.into_inner());
+            let before = match seen.insert(s.name.clone(), (slot, s.swaps)) {
+                Some((same, before)) if same == slot => before,
+                _ => 0,
+            };
+            p.vitals.meter.swaps.inc_by(s.swaps.saturating_sub(before));
             let mut build = l.clone();
             build.push(("version", s.build.clone()));
             g.build.get_or_create(&build).set(1);

@@ -145,6 +145,12 @@ impl Lease {
             }
             match sink.take_lease(&claim, false) {
                 Ok(Taken::Yes) => break,
+                // This process's own: a runner of it that gave the lease up while the sink was away.
+                Ok(Taken::HeldBy { holder, .. }) if holder == claim.holder && claim.replaces.as_ref() != Some(&holder) => {
+                    tracing::info!(projection, "the read model's lease is still held by this process from before; taking it again");
+                    claim.replaces = Some(holder);
+                    continue;
+                }
                 Ok(Taken::HeldBy { holder, .. }) if is_gone(&holder) && claim.replaces.as_ref() != Some(&holder) => {
                     tracing::info!(projection, holder = %holder, "the read model's lease is held by a process of this host that is gone; taking it over");
                     claim.replaces = Some(holder);

@@ -3,15 +3,16 @@
 //! reads the projection's own view of the source into them; it stops when
 //! the source has nothing more (`run` without `--follow`), when it is told
 //! to (the host stops, or the projection's component was taken away), or
-//! when its router fails.
+//! when its router fails. It starts on its own thread too (opening its
+//! source, waiting for its lease), so that the supervisor never waits.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Result;
 
 use super::roster::Member;
-use super::Context;
+use super::{Context, Opener};
 use crate::lanes::{LaneSet, LaneSettings, Vitals};
 use crate::plugins::{KeepsFailing, ProjectionPlugin, Slot, UpcasterChain};
 use crate::router::{Router, Until};
@@ -48,28 +49,11 @@ impl Loaded {
     }
 }
 
-/// A projection with its lease and lanes, its router ready to read.
-pub struct Started<'a> {
-    router: Router,
-    source: Box<dyn Source + 'a>,
-}
-
-impl Started<'_> {
-    pub fn name(&self) -> &str {
-        self.router.name()
-    }
-
-    /// Where its lanes resumed.
-    pub fn resumed_from(&self) -> u64 {
-        self.router.lanes.resumed_from
-    }
-}
-
 /// Starts `loaded` reading `source`: takes the lease on its read model
 /// (waiting for it with `wait`, until `stop`) unless the source settles
 /// events with a server of its own, then starts its lanes. `None`: stopped
 /// while waiting for the lease.
-pub fn start<'a>(cx: &Context, loaded: Loaded, source: Box<dyn Source + 'a>, wait: bool, stop: &AtomicBool) -> Result<Option<Started<'a>>> {
+fn start(cx: &Context, loaded: Loaded, source: &dyn Source, wait: bool, stop: &AtomicBool) -> Result<Option<Router>> {
     let Loaded { plugin, slot, mut settings, upcasters } = loaded;
     // A source that must be told what became of each event (a persistent subscription).
     settings.settle = source.settler();
@@ -86,13 +70,15 @@ pub fn start<'a>(cx: &Context, loaded: Loaded, source: Box<dyn Source + 'a>, wai
     let lanes = LaneSet::start(slot.clone(), cx.sink.clone(), &settings, cx.progress.clone())?;
     tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
     let desk = Some((cx.desk.clone(), cx.upcasters.clone()));
-    Ok(Some(Started { router: Router { plugin, slot, lanes, upcasters, desk }, source }))
+    Ok(Some(Router { plugin, slot, lanes, upcasters, desk }))
 }
 
 /// What became of a runner.
 pub struct Ended {
     pub name: String,
-    /// The position its router read through, or why it failed.
+    /// Whether it started: opened its source, took its lease, started its lanes.
+    pub started: bool,
+    /// The position its router read through, or why it failed (or why it did not start).
     pub routed: Result<u64>,
     /// Its checkpoint when its lanes finished, or why they failed.
     pub finished: Result<u64>,
@@ -100,25 +86,59 @@ pub struct Ended {
     pub quarantined: Option<String>,
 }
 
-/// Runs a started projection until `until` or `stop`; a router that fails
-/// sets `host_stop`, so that the whole host stops.
-pub fn run(started: Started<'_>, until: Until, stop: &AtomicBool, host_stop: &AtomicBool) -> Ended {
-    let Started { mut router, mut source } = started;
-    let routed = router.run(source.as_mut(), until, stop);
-    if routed.is_err() {
-        host_stop.store(true, Ordering::Relaxed);
+impl Ended {
+    pub fn failed(&self) -> bool {
+        self.routed.is_err() || self.finished.is_err()
     }
-    let name = router.name().to_owned();
+}
+
+/// Runs a projection on the calling thread: opens its source with `open`,
+/// starts it, tells `started` how that went, then routes until `until` or
+/// `stop`.
+pub fn run(cx: &Context, loaded: Loaded, open: &Opener, until: Until, stop: &AtomicBool, started: Option<Answer>) -> Ended {
+    let name = loaded.name().to_owned();
+    let version = loaded.plugin.manifest.version.clone();
+    let not_started = |routed: Result<u64>| Ended { name: name.clone(), started: false, routed, finished: Ok(0), quarantined: None };
+    let mut source = match open(&loaded.plugin) {
+        Ok(source) => source,
+        Err(e) => {
+            tell(started, Err(format!("{name}: {e:#}")));
+            return not_started(Err(e));
+        }
+    };
+    let mut router = match start(cx, loaded, source.as_ref(), cx.wait_for_lease, stop) {
+        Ok(Some(router)) => router,
+        Ok(None) => {
+            tell(started, Err(format!("{name}: the host stopped before it started")));
+            cx.desk.close(&name);
+            return not_started(Ok(0));
+        }
+        Err(e) => {
+            tell(started, Err(format!("{name}: {e:#}")));
+            cx.desk.close(&name);
+            return not_started(Err(e));
+        }
+    };
+    tell(started, Ok(format!("{name} {version}: started from position {}", router.lanes.resumed_from)));
+    let routed = router.run(source.as_mut(), until, stop);
     let Router { lanes, slot, .. } = router;
     let finished = lanes.finish(stop);
-    match &finished {
-        Ok(checkpoint) => tracing::info!(projection = %name, checkpoint, "projection stopped"),
-        Err(_) => host_stop.store(true, Ordering::Relaxed),
+    if let Ok(checkpoint) = &finished {
+        tracing::info!(projection = %name, checkpoint, "projection stopped");
     }
     // After the lanes finish: the events still queued when the router
     // stopped may be the ones that quarantine the projection.
     let quarantined = slot.quarantined();
     // A group's source outlives its lanes, so that their last verdicts reach the server.
     drop(source);
-    Ended { name, routed, finished, quarantined }
+    Ended { name, started: true, routed, finished, quarantined }
+}
+
+/// Where a change is answered: what was done, or why not.
+pub type Answer = std::sync::mpsc::Sender<Result<String, String>>;
+
+fn tell(answer: Option<Answer>, said: Result<String, String>) {
+    if let Some(answer) = answer {
+        let _ = answer.send(said);
+    }
 }

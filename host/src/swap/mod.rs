@@ -107,52 +107,24 @@ impl Swapper {
         let files = crate::plugins::component_files(&self.dir)?;
         let mut report = ReloadReport::default();
         let mut found = false;
-        // Every projection some component in the directory holds, and whether one failed to load.
-        let (mut present, mut unreadable) = (Vec::new(), false);
+        // Every component's projections first, and whether one failed to load.
+        let mut loaded = Vec::new();
+        let mut unreadable = false;
         for file in files {
-            let plugins = match Plugins::load_files(std::slice::from_ref(&file), &self.cache) {
-                Ok(plugins) => plugins,
+            match Plugins::load_files(std::slice::from_ref(&file), &self.cache) {
+                Ok(plugins) => loaded.extend(plugins.projections.into_iter().map(|p| (file.clone(), p))),
                 Err(e) => {
                     unreadable = true;
                     report.refused.push(format!("{}: {e:#}", file.display()));
-                    continue;
-                }
-            };
-            for new in plugins.projections {
-                let name = new.name().to_owned();
-                present.push(name.clone());
-                if only.is_some_and(|o| o != name) {
-                    continue;
-                }
-                found = true;
-                let Ok(slot) = self.slot(&name) else {
-                    self.start(new, &file, &mut report);
-                    continue;
-                };
-                if slot.current().0.digest == new.digest {
-                    report.unchanged.push(format!("{name} {}", new.manifest.version));
-                    continue;
-                }
-                if slot.declined(&new.digest) {
-                    report.unchanged.push(format!("{name} {}: rolled back from; deploy another build to swap again", new.manifest.version));
-                    continue;
-                }
-                let old = slot.current().0.manifest.version.clone();
-                let swapped = self.shares_fairly(&new).and_then(|()| self.sink.prepare(&name, &new.scope)).and_then(|_| slot.swap(new.clone()));
-                match swapped {
-                    Ok(()) => {
-                        tracing::info!(projection = %name, from = %old, to = %new.manifest.version, file = %file.display(), "swapped in a new build");
-                        report.swapped.push(format!("{name}: {old} -> {}", new.manifest.version));
-                    }
-                    Err(e) => {
-                        tracing::warn!(projection = %name, file = %file.display(), error = %format!("{e:#}"), "new build refused; the running build stays");
-                        report.refused.push(format!("{name}: {e:#}"));
-                    }
                 }
             }
         }
-        let gone: Vec<String> = self.roster.names().into_iter().filter(|n| !present.contains(n) && only.is_none_or(|o| o == n)).collect();
+        // Those gone stop before any starts: a build renamed is a projection
+        // stopped and another started, and the new one may write its labels.
+        let present: Vec<&str> = loaded.iter().map(|(_, p)| p.name()).collect();
+        let gone: Vec<String> = self.roster.names().into_iter().filter(|n| !present.contains(&n.as_str()) && only.is_none_or(|o| o == n)).collect();
         for name in gone {
+            found = true;
             if unreadable {
                 report.refused.push(format!("{name}: not stopped, though no component in {} is it: a component there failed to load, and may be its build", self.dir.display()));
                 continue;
@@ -161,7 +133,37 @@ impl Swapper {
                 Ok(said) => report.stopped.push(said),
                 Err(why) => report.refused.push(why),
             }
+        }
+        for (file, new) in loaded {
+            let name = new.name().to_owned();
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
             found = true;
+            let Ok(slot) = self.slot(&name) else {
+                self.start(new, &file, &mut report);
+                continue;
+            };
+            if slot.current().0.digest == new.digest {
+                report.unchanged.push(format!("{name} {}", new.manifest.version));
+                continue;
+            }
+            if slot.declined(&new.digest) {
+                report.unchanged.push(format!("{name} {}: rolled back from; deploy another build to swap again", new.manifest.version));
+                continue;
+            }
+            let old = slot.current().0.manifest.version.clone();
+            let swapped = self.shares_fairly(&new).and_then(|()| self.sink.prepare(&name, &new.scope)).and_then(|_| slot.swap(new.clone()));
+            match swapped {
+                Ok(()) => {
+                    tracing::info!(projection = %name, from = %old, to = %new.manifest.version, file = %file.display(), "swapped in a new build");
+                    report.swapped.push(format!("{name}: {old} -> {}", new.manifest.version));
+                }
+                Err(e) => {
+                    tracing::warn!(projection = %name, file = %file.display(), error = %format!("{e:#}"), "new build refused; the running build stays");
+                    report.refused.push(format!("{name}: {e:#}"));
+                }
+            }
         }
         if let (Some(name), false) = (only, found) {
             report.refused.push(format!(
