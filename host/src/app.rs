@@ -13,7 +13,7 @@ use crate::lanes::Progress;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
 use crate::parking::Desk;
-use crate::plugins::{Plugins, ProjectionPlugin};
+use crate::plugins::{Plugins, ProjectionPlugin, UpcasterSet};
 use crate::router::Until;
 use crate::sink::Sink;
 use crate::supervisor::runner::Loaded;
@@ -127,7 +127,7 @@ impl Pipeline {
             metrics: Arc::new(Metrics::new()),
             roster: Arc::new(Roster::default()),
             desk: Desk::new(plugins.projections.iter().map(|p| p.name())),
-            upcasters: plugins.upcasters.clone(),
+            upcasters: UpcasterSet::new(plugins.upcasters.clone()),
             progress,
             lease: Duration::from_millis(config.lease_ms),
             wait_for_lease: config.wait_for_lease,
@@ -138,7 +138,7 @@ impl Pipeline {
         projections.sort_by(|a, b| a.name().cmp(b.name()));
         projections.iter().for_each(|p| cx.roster.join(p.member(&cx)));
         let (ask, changes) = channel();
-        let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, cx.roster.clone(), sink.clone(), ask));
+        let swapper = Arc::new(Swapper::new(&config.plugins, &config.cache, cx.roster.clone(), cx.upcasters.clone(), sink.clone(), ask));
         let ready_max_lag = (config.ready_max_lag_ms > 0).then(|| Duration::from_millis(config.ready_max_lag_ms));
         let monitor = Monitor::start(cx.metrics.clone(), cx.roster.clone(), sink, Some(config.source.clone()), ready_max_lag);
         Ok(Self { cx, projections, swapper, monitor, changes, started })

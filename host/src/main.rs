@@ -277,7 +277,14 @@ fn swap(config: &Config, cmd: SwapCommand, out: &mut impl Write) -> Result<()> {
             }
         }
         SwapCommand::Reload { .. } => {
-            let said = [("swapped", "swapped    "), ("started", "started    "), ("stopped", "stopped    "), ("unchanged", "unchanged  "), ("refused", "refused    ")];
+            let said = [
+                ("swapped", "swapped    "),
+                ("started", "started    "),
+                ("stopped", "stopped    "),
+                ("upcasters", "upcasters  "),
+                ("unchanged", "unchanged  "),
+                ("refused", "refused    "),
+            ];
             for line in said.iter().flat_map(|(key, prefix)| lines(key, prefix)) {
                 writeln!(out, "{line}")?;
             }

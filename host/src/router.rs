@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use crate::lanes::{partition_key, LaneItem, LaneSet};
 use crate::parking::desk::{self, Desk};
-use crate::plugins::{Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin};
+use crate::plugins::{needed_by, KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterSet};
 use crate::runtime::limits::MAX_EVENT_BYTES;
 use crate::source::settle::{Settled, Settlement, Settler};
 use crate::source::Source;
@@ -32,9 +32,11 @@ pub struct Router {
     pub slot: Arc<Slot>,
     pub lanes: LaneSet,
     pub upcasters: UpcasterChain,
+    /// The number of the upcaster set `upcasters` was made from.
+    pub upcasters_seen: u64,
     /// Where the admin endpoint leaves parked events to replay or discard,
-    /// with the upcasters a replay runs them through.
-    pub desk: Option<(Arc<Desk>, Vec<Arc<UpcasterPlugin>>)>,
+    /// with the upcasters in effect (a replay runs them; a change is taken up before a read).
+    pub desk: Option<(Arc<Desk>, Arc<UpcasterSet>)>,
 }
 
 /// When the router stops.
@@ -89,6 +91,7 @@ impl Router {
                 }
                 next = next.min(self.lanes.resumed_from);
             }
+            self.take_up_upcasters(next);
             let events = source.read(next, READ_BATCH)?;
             let Some(last) = events.last().map(|e| e.position) else {
                 if !source.caught_up() {
@@ -133,7 +136,7 @@ impl Router {
     /// from there, in order. Only a failure to restart the lanes is the
     /// router's (the outer error); what went wrong with the job is the answer's.
     fn resolve_parked(&mut self, job: &desk::Job, stop: &AtomicBool) -> Result<Result<String>> {
-        let upcasters = self.desk.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
+        let upcasters = self.desk.as_ref().map(|(_, set)| set.current().1).unwrap_or_default();
         let plugins = Plugins { projections: vec![self.slot.current().0], upcasters };
         let (sink, lease, deadline) = (self.lanes.sink().clone(), self.lanes.settings().lease.clone(), self.lanes.settings().call_deadline);
         // Nothing to do: the lanes are not paused for it.
@@ -147,6 +150,30 @@ impl Router {
         tracing::info!(projection = self.name(), job = ?job, outcome = ?done.as_ref().map_err(|e| format!("{e:#}")), "a parked event was resolved from the admin endpoint");
         restarted.map_err(|e| anyhow::anyhow!("projection {}: the lanes did not start again after a parked event was resolved: {e:#}", self.name()))?;
         Ok(done)
+    }
+
+    /// Takes up a changed upcaster set before the read from `next`: the events
+    /// read before were upcast by the former chain, those from here on by the
+    /// new one, so that every event is upcast by one chain. The swapper
+    /// checked the set; a chain that cannot be made all the same keeps the former.
+    fn take_up_upcasters(&mut self, next: u64) {
+        let Some((_, set)) = &self.desk else { return };
+        let (number, all) = set.current();
+        if number == self.upcasters_seen {
+            return;
+        }
+        self.upcasters_seen = number;
+        let settings = self.lanes.settings();
+        let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
+        let needed = needed_by(&self.plugin, &all);
+        match UpcasterChain::new(&needed, &all, settings.call_deadline, limit) {
+            Ok(chain) => {
+                self.upcasters = chain;
+                let names: Vec<&str> = needed.iter().map(|u| u.manifest.name.as_str()).collect();
+                tracing::info!(projection = self.name(), from = next, upcasters = %names.join(", "), "the upcaster chain changed; events from here on are upcast by the new one");
+            }
+            Err(e) => tracing::error!(projection = self.name(), error = %format!("{e:#}"), "the new upcaster chain cannot be made; the former one stays"),
+        }
     }
 
     /// Adds the lane items of one event to `items`: none when the projection

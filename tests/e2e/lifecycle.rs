@@ -127,3 +127,48 @@ fn a_broken_component_stops_nothing_and_a_quarantined_projection_taken_away_leav
     let mut host: Reaped = host;
     assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
 }
+
+#[test]
+fn an_upcaster_changed_in_a_running_host_is_taken_up_at_a_read_and_each_event_is_upcast_by_one_chain() {
+    let ws = with_admin(Workspace::new(&["recorder"]));
+    std::fs::write(ws.path("projector.toml"), "watch = false\n").unwrap();
+    let splits = |from: usize, to: usize| -> Vec<_> { (from..to).map(|i| event("test-s", "Split", 1, json!({"parts": 3, "i": i}))).collect() };
+    let reload = || {
+        let out = ws.command(&["plugins", "reload"]).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // Seen nodes of split events are `ID#PART`; an event not upcast keeps its own id.
+    let seen = || {
+        let nodes = ws.nodes("Seen");
+        let split = nodes.iter().filter(|n| n["id"].as_str().unwrap().contains('#')).count();
+        (nodes.len() - split, split)
+    };
+    ws.append(&splits(0, 4));
+    let host = follow(&ws);
+    wait_until("the events are handled as they are", LIMIT, || seen() == (4, 0));
+
+    drop_in(&ws, "shaper");
+    let (ok, said) = reload();
+    assert!(ok && said.contains("upcasters  recorder: none -> shaper 0.1.0, from its next read"), "{said}");
+    ws.append(&splits(4, 8));
+    wait_until("the new events are split by the new chain, the old ones left as they were", LIMIT, || seen() == (4, 12));
+
+    // A set that does not hold together is refused; the one in effect stays.
+    std::fs::copy(plugin("shaper"), ws.config.plugins.join("shaper-again.wasm")).unwrap();
+    let (ok, said) = reload();
+    assert!(!ok && said.contains("upcasters: ") && said.contains("upcasters `shaper` and `shaper` both upgrade"), "{said}");
+    std::fs::remove_file(ws.config.plugins.join("shaper-again.wasm")).unwrap();
+    ws.append(&splits(8, 9));
+    wait_until("the chain in effect stays", LIMIT, || seen() == (4, 15));
+
+    std::fs::remove_file(ws.config.plugins.join("shaper.wasm")).unwrap();
+    let (ok, said) = reload();
+    assert!(ok && said.contains("upcasters  recorder: shaper 0.1.0 -> none"), "{said}");
+    ws.append(&splits(9, 11));
+    wait_until("without the upcaster, events are handled as they are again", LIMIT, || seen() == (6, 15));
+
+    signal(&host.0, "TERM");
+    let mut host: Reaped = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
+    assert!(ws.parked().is_empty(), "{:?}", ws.parked());
+}

@@ -15,7 +15,7 @@ pub use registry::{component_files, Plugins, PluginSummary};
 pub use scope::{check_sharing, is_identifier, WriteScope};
 pub use slot::{compatible, Slot};
 pub use trial::{mutation_json, trial};
-pub use upcaster::{claims, KeepsFailing, UpcasterChain, UpcasterPlugin};
+pub use upcaster::{claims, needed_by, KeepsFailing, UpcasterChain, UpcasterPlugin, UpcasterSet};
 
 use std::path::Path;
 

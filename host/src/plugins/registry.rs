@@ -116,7 +116,7 @@ impl Plugins {
             if component.get_export_index(None, HANDLER_EXPORT).is_some() {
                 plugins.projections.push(Arc::new(ProjectionPlugin::new(file, pre, digest.to_vec())?));
             } else if component.get_export_index(None, UPCASTING_EXPORT).is_some() {
-                plugins.upcasters.push(Arc::new(UpcasterPlugin::new(file, pre)?));
+                plugins.upcasters.push(Arc::new(UpcasterPlugin::new(file, pre, digest.to_vec())?));
             } else {
                 bail!(
                     "plugin {} is neither a projection nor an upcaster: it exports [{}], but a plugin must export `{HANDLER_EXPORT}` (world `projection`) or `{UPCASTING_EXPORT}` (world `upcaster`)",

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -18,17 +18,47 @@ use crate::{Event, UpcasterManifest};
 /// A loaded, validated upcaster.
 pub struct UpcasterPlugin {
     pub file: PathBuf,
+    /// SHA-256 of the component file this build was loaded from.
+    pub digest: Vec<u8>,
     pub manifest: UpcasterManifest,
     pre: InstancePre<PluginState>,
 }
 
 impl UpcasterPlugin {
-    pub fn new(file: &Path, pre: InstancePre<PluginState>) -> Result<Self> {
+    pub fn new(file: &Path, pre: InstancePre<PluginState>, digest: Vec<u8>) -> Result<Self> {
         let manifest = super::describe(file, &pre, "upcaster", |g: &upcasting::Guest, s| g.call_describe(s))?;
         super::manifest::check_upcaster(&manifest)
             .with_context(|| format!("upcaster plugin {} has an invalid manifest", file.display()))?;
-        Ok(Self { file: file.to_owned(), manifest, pre })
+        Ok(Self { file: file.to_owned(), digest, manifest, pre })
     }
+}
+
+/// The upcasters a running host runs now, numbered by change. A reload that
+/// finds them changed puts the new set here, once it has checked it; each
+/// router takes it up before its next read, so that every event is upcast
+/// by one chain.
+#[derive(Default)]
+pub struct UpcasterSet(RwLock<(u64, Vec<Arc<UpcasterPlugin>>)>);
+
+impl UpcasterSet {
+    pub fn new(upcasters: Vec<Arc<UpcasterPlugin>>) -> Arc<Self> {
+        Arc::new(Self(RwLock::new((0, upcasters))))
+    }
+
+    /// The set now, and its number.
+    pub fn current(&self) -> (u64, Vec<Arc<UpcasterPlugin>>) {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, upcasters: Vec<Arc<UpcasterPlugin>>) {
+        let mut set = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *set = (set.0 + 1, upcasters);
+    }
+}
+
+/// The upcasters of `all` a projection needs: those that take a type it subscribes to.
+pub fn needed_by(projection: &crate::plugins::ProjectionPlugin, all: &[Arc<UpcasterPlugin>]) -> Vec<Arc<UpcasterPlugin>> {
+    all.iter().filter(|u| projection.needs(&u.manifest)).cloned().collect()
 }
 
 /// Why an upcast failed, and whether it counts towards quarantine.

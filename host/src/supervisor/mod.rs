@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::lanes::Progress;
 use crate::metrics::Metrics;
 use crate::parking::Desk;
-use crate::plugins::{ProjectionPlugin, UpcasterPlugin};
+use crate::plugins::{ProjectionPlugin, UpcasterSet};
 use crate::sink::Sink;
 
 /// How long a change waits for the supervisor to answer: it takes the
@@ -41,8 +41,8 @@ pub struct Context {
     pub roster: Arc<Roster>,
     /// Parked events the admin endpoint asks the routers to resolve.
     pub desk: Arc<Desk>,
-    /// Every upcaster loaded: a projection's chain takes those it needs.
-    pub upcasters: Vec<Arc<UpcasterPlugin>>,
+    /// The upcasters in effect: a projection's chain takes those it needs.
+    pub upcasters: Arc<UpcasterSet>,
     pub progress: Arc<Progress>,
     /// The length of the leases taken on read models, and whether to wait for one held.
     pub lease: Duration,

@@ -14,7 +14,7 @@ use anyhow::Result;
 use super::roster::Member;
 use super::{Context, Opener};
 use crate::lanes::{LaneSet, LaneSettings, Vitals};
-use crate::plugins::{KeepsFailing, ProjectionPlugin, Slot, UpcasterChain};
+use crate::plugins::{needed_by, KeepsFailing, ProjectionPlugin, Slot, UpcasterChain};
 use crate::router::{Router, Until};
 use crate::sink::lease::Lease;
 use crate::source::Source;
@@ -24,7 +24,8 @@ pub struct Loaded {
     pub plugin: Arc<ProjectionPlugin>,
     pub slot: Arc<Slot>,
     pub settings: LaneSettings,
-    pub upcasters: UpcasterChain,
+    /// Its chain, and the number of the upcaster set it was made from.
+    pub upcasters: (UpcasterChain, u64),
 }
 
 impl Loaded {
@@ -33,10 +34,10 @@ impl Loaded {
         let mut settings = cx.config.lane_settings(plugin.name());
         settings.vitals = Arc::new(Vitals::new(cx.metrics.meter(plugin.name())));
         let slot = Arc::new(Slot::new(plugin.clone(), settings.workers.clamp(1, settings.lanes.max(1)), settings.call_deadline));
-        let needed: Vec<_> = cx.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
+        let (seen, all) = cx.upcasters.current();
         let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
-        let upcasters = UpcasterChain::new(&needed, &cx.upcasters, settings.call_deadline, limit)?;
-        Ok(Self { plugin: plugin.clone(), slot, settings, upcasters })
+        let upcasters = UpcasterChain::new(&needed_by(plugin, &all), &all, settings.call_deadline, limit)?;
+        Ok(Self { plugin: plugin.clone(), slot, settings, upcasters: (upcasters, seen) })
     }
 
     /// The projection as the roster shows it.
@@ -70,7 +71,8 @@ fn start(cx: &Context, loaded: Loaded, source: &dyn Source, wait: bool, stop: &A
     let lanes = LaneSet::start(slot.clone(), cx.sink.clone(), &settings, cx.progress.clone())?;
     tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
     let desk = Some((cx.desk.clone(), cx.upcasters.clone()));
-    Ok(Some(Router { plugin, slot, lanes, upcasters, desk }))
+    let (upcasters, upcasters_seen) = upcasters;
+    Ok(Some(Router { plugin, slot, lanes, upcasters, upcasters_seen, desk }))
 }
 
 /// What became of a runner.

@@ -24,12 +24,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 pub use watch::{Watcher, WATCH_INTERVAL};
 
-use crate::plugins::{check_sharing, Plugins, ProjectionPlugin, Slot};
+use crate::plugins::{check_sharing, claims, needed_by, KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterPlugin, UpcasterSet};
+use crate::runtime::limits::DEFAULT_CALL_DEADLINE;
 use crate::sink::Sink;
 use crate::supervisor::{Change, Roster, CHANGE_WAIT};
 
@@ -42,6 +43,8 @@ pub struct ReloadReport {
     pub started: Vec<String>,
     /// Projections whose component is gone, stopped with their read models kept.
     pub stopped: Vec<String>,
+    /// Projections whose upcaster chain changed, taken up at their next read.
+    pub upcasters: Vec<String>,
     /// Builds (or files) that were refused, with why; their projections keep running the old build.
     pub refused: Vec<String>,
     pub unchanged: Vec<String>,
@@ -64,6 +67,7 @@ pub struct Swapper {
     dir: PathBuf,
     cache: PathBuf,
     roster: Arc<Roster>,
+    upcasters: Arc<UpcasterSet>,
     sink: Arc<dyn Sink>,
     /// Where projections to start or stop are asked for.
     supervisor: Mutex<Sender<Change>>,
@@ -72,8 +76,8 @@ pub struct Swapper {
 }
 
 impl Swapper {
-    pub fn new(dir: &Path, cache: &Path, roster: Arc<Roster>, sink: Arc<dyn Sink>, supervisor: Sender<Change>) -> Self {
-        Self { dir: dir.to_owned(), cache: cache.to_owned(), roster, sink, supervisor: Mutex::new(supervisor), busy: Mutex::new(()) }
+    pub fn new(dir: &Path, cache: &Path, roster: Arc<Roster>, upcasters: Arc<UpcasterSet>, sink: Arc<dyn Sink>, supervisor: Sender<Change>) -> Self {
+        Self { dir: dir.to_owned(), cache: cache.to_owned(), roster, upcasters, sink, supervisor: Mutex::new(supervisor), busy: Mutex::new(()) }
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>> {
@@ -108,11 +112,14 @@ impl Swapper {
         let mut report = ReloadReport::default();
         let mut found = false;
         // Every component's projections first, and whether one failed to load.
-        let mut loaded = Vec::new();
+        let (mut loaded, mut upcasters) = (Vec::new(), Vec::new());
         let mut unreadable = false;
         for file in files {
             match Plugins::load_files(std::slice::from_ref(&file), &self.cache) {
-                Ok(plugins) => loaded.extend(plugins.projections.into_iter().map(|p| (file.clone(), p))),
+                Ok(plugins) => {
+                    loaded.extend(plugins.projections.into_iter().map(|p| (file.clone(), p)));
+                    upcasters.extend(plugins.upcasters);
+                }
                 Err(e) => {
                     unreadable = true;
                     report.refused.push(format!("{}: {e:#}", file.display()));
@@ -165,6 +172,9 @@ impl Swapper {
                 }
             }
         }
+        if only.is_none() && !unreadable {
+            self.change_upcasters(upcasters, &mut report);
+        }
         if let (Some(name), false) = (only, found) {
             report.refused.push(format!(
                 "{name}: no component in {} is this projection, and no running projection is named `{name}` (running: {})",
@@ -173,6 +183,48 @@ impl Swapper {
             ));
         }
         Ok(report)
+    }
+
+    /// Puts a changed set of upcasters in effect, once every running
+    /// projection's chain can be made of it; otherwise the set in effect stays.
+    fn change_upcasters(&self, new: Vec<Arc<UpcasterPlugin>>, report: &mut ReloadReport) {
+        let (_, old) = self.upcasters.current();
+        let digests = |set: &[Arc<UpcasterPlugin>]| set.iter().map(|u| u.digest.clone()).collect::<Vec<_>>();
+        if digests(&old) == digests(&new) {
+            return;
+        }
+        let members = self.roster.members();
+        let checked = claims(&new).map(drop).and_then(|()| {
+            members.iter().try_for_each(|m| {
+                let plugin = m.slot.current().0;
+                UpcasterChain::new(&needed_by(&plugin, &new), &new, DEFAULT_CALL_DEADLINE, KeepsFailing::NEVER)
+                    .map(drop)
+                    .with_context(|| format!("projection {}'s chain", plugin.name()))
+            })
+        });
+        if let Err(e) = checked {
+            tracing::warn!(error = %format!("{e:#}"), "the upcasters in the plugins directory were refused; the ones in effect stay");
+            report.refused.push(format!("upcasters: {e:#}; the ones in effect stay"));
+            return;
+        }
+        let names = |set: &[Arc<UpcasterPlugin>]| {
+            let names: Vec<String> = set.iter().map(|u| format!("{} {}", u.manifest.name, u.manifest.version)).collect();
+            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+        };
+        for m in &members {
+            let plugin = m.slot.current().0;
+            let (before, after) = (needed_by(&plugin, &old), needed_by(&plugin, &new));
+            if digests(&before) != digests(&after) {
+                report.upcasters.push(format!(
+                    "{}: {} -> {}, from its next read; the events before were upcast by the former chain (rebuild the read model if the change alters what it sees)",
+                    plugin.name(),
+                    names(&before),
+                    names(&after)
+                ));
+            }
+        }
+        tracing::info!(from = %names(&old), to = %names(&new), "the upcasters changed; each projection takes up its new chain before its next read");
+        self.upcasters.replace(new);
     }
 
     /// Starts the projection of a component new to the directory.

@@ -183,6 +183,7 @@ async function change(path) {
       ...(answer.swapped || []),
       ...(answer.started || []).map((s) => `started ${s}`),
       ...(answer.stopped || []).map((s) => `stopped ${s}`),
+      ...(answer.upcasters || []).map((u) => `upcasters ${u}`),
       ...(answer.unchanged || []).map((u) => `unchanged ${u}`),
     ];
     say(answer.rolled_back || lines.join("; ") || "done", "done");
