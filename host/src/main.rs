@@ -557,9 +557,12 @@ fn parked(config: &Config, cmd: ParkedCommand, out: &mut dyn Write) -> Result<()
             let only = projection.clone();
             let which = id.map_or(Which::All { projection }, Which::One);
             let plugins = projector::app::load_plugins(config)?;
-            let deadline = |projection: &str| config.lane_settings(projection).call_deadline;
+            let handling = |projection: &str| {
+                let settings = config.lane_settings(projection);
+                projector::parking::Handling { deadline: settings.call_deadline, park_mode: settings.park_mode }
+            };
             let hold = |projection: &str| hold_lease(config, &sink, projection, wait);
-            let report = replay(&plugins, sink.as_ref(), which, &deadline, &hold)?;
+            let report = replay(&plugins, sink.as_ref(), which, &handling, &hold)?;
             writeln!(out, "replayed {} events; {} still parked", report.replayed, report.still_parked)?;
             for failure in &report.failures {
                 writeln!(out, "  {failure}")?;

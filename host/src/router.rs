@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use crate::lanes::{partition_key, LaneItem, LaneSet};
 use crate::parking::desk::{self, Desk};
+use crate::parking::Handling;
 use crate::plugins::{needed_by, KeepsFailing, Plugins, ProjectionPlugin, Slot, UpcasterChain, UpcasterSet};
 use crate::runtime::limits::MAX_EVENT_BYTES;
 use crate::source::settle::{Settled, Settlement, Settler};
@@ -138,14 +139,16 @@ impl Router {
     fn resolve_parked(&mut self, job: &desk::Job, stop: &AtomicBool) -> Result<Result<String>> {
         let upcasters = self.desk.as_ref().map(|(_, set)| set.current().1).unwrap_or_default();
         let plugins = Plugins { projections: vec![self.slot.current().0], upcasters };
-        let (sink, lease, deadline) = (self.lanes.sink().clone(), self.lanes.settings().lease.clone(), self.lanes.settings().call_deadline);
+        let settings = self.lanes.settings();
+        let (sink, lease) = (self.lanes.sink().clone(), settings.lease.clone());
+        let handling = Handling { deadline: settings.call_deadline, park_mode: settings.park_mode };
         // Nothing to do: the lanes are not paused for it.
         if let Err(e) = desk::check(job, self.plugin.name(), sink.as_ref(), lease.as_deref()) {
             return Ok(Err(e));
         }
         let lease = lease.expect("checked above");
         let mut done = Err(anyhow::anyhow!("not done"));
-        let restarted = self.lanes.restart_around(stop, || done = desk::resolve(job, &plugins, &sink, lease, deadline));
+        let restarted = self.lanes.restart_around(stop, || done = desk::resolve(job, &plugins, &sink, lease, handling));
         self.upcasters.reset();
         tracing::info!(projection = self.name(), job = ?job, outcome = ?done.as_ref().map_err(|e| format!("{e:#}")), "a parked event was resolved from the admin endpoint");
         restarted.map_err(|e| anyhow::anyhow!("projection {}: the lanes did not start again after a parked event was resolved: {e:#}", self.name()))?;

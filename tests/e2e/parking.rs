@@ -88,6 +88,29 @@ fn in_event_mode_only_the_failing_event_is_parked() {
 }
 
 #[test]
+fn in_event_mode_a_replayed_event_runs_though_its_key_s_later_events_moved_the_guard_past_it() {
+    let mut ws = Workspace::new(&["recorder"]);
+    fast_retries(&mut ws, 1);
+    ws.config.lanes.park = Some(ParkMode::Event);
+    std::fs::write(ws.path("projector.toml"), "[lanes]\npark = \"event\"\n").unwrap();
+    ws.append(&[
+        event("test-p", "Counted", 1, json!({"fail": "permanent"})),
+        event("test-p", "Counted", 1, json!({"n": 1})),
+    ]);
+    ws.run();
+    assert_eq!((ws.parked().len(), ws.nodes("Seen").len()), (1, 1));
+    let failed = ws.parked()[0].event["id"].as_str().unwrap().to_owned();
+
+    // The fixed build replays it: it runs, though its key's guard is past it.
+    std::fs::copy(crate::support::plugin("recorder-healed"), ws.config.plugins.join("recorder.wasm")).unwrap();
+    let replayed = ws.cli(&["parked", "replay", "--all"]);
+    assert!(replayed.contains("replayed 1 events; 0 still parked"), "{replayed}");
+    let seen = ws.nodes("Seen");
+    assert!(seen.iter().any(|n| n["id"] == failed.as_str()), "the replayed event was applied, not skipped: {seen:?}");
+    assert_eq!(seen.len(), 2);
+}
+
+#[test]
 fn a_trapping_event_is_parked_and_the_replaced_instance_handles_the_rest() {
     let mut ws = Workspace::new(&["recorder"]);
     fast_retries(&mut ws, 2);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use super::{replay, Resolution, Which};
+use super::{replay, Handling, Resolution, Which};
 use crate::plugins::Plugins;
 use crate::sink::lease::Lease;
 use crate::sink::{Resolved, Sink};
@@ -139,13 +139,13 @@ pub fn check(job: &Job, projection: &str, sink: &dyn Sink, lease: Option<&Lease>
 /// Does `job` for the projection `plugins` holds, under `lease` (its read
 /// model's, held by this host). The caller has [`check`]ed it and stopped
 /// the projection's lanes.
-pub fn resolve(job: &Job, plugins: &Plugins, sink: &Arc<dyn Sink>, lease: Arc<Lease>, deadline: Duration) -> Result<String> {
+pub fn resolve(job: &Job, plugins: &Plugins, sink: &Arc<dyn Sink>, lease: Arc<Lease>, handling: Handling) -> Result<String> {
     let projection = plugins.projections[0].name().to_owned();
     let record = sink.parked(Some(&projection))?.into_iter().find(|p| p.id == job.id() && p.status == "parked");
     let Some(record) = record else { bail!("projection {projection} has no parked event #{} waiting", job.id()) };
     match job {
         Job::Replay(id) => {
-            let report = replay(plugins, sink.as_ref(), Which::One(*id), &|_| deadline, &|_| Ok(lease.clone()))?;
+            let report = replay(plugins, sink.as_ref(), Which::One(*id), &|_| handling, &|_| Ok(lease.clone()))?;
             let mut line = format!("replayed {} events; {} still parked", report.replayed, report.still_parked);
             for failure in &report.failures {
                 line.push_str(&format!("; {failure}"));

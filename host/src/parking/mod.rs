@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use desk::{Desk, Job};
-pub use replay::{replay, ReplayReport, Which};
+pub use replay::{replay, Handling, ReplayReport, Which};
 
 use crate::Event;
 

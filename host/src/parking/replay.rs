@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::{event_from_json, ParkedRecord, Resolution};
+use super::{event_from_json, ParkMode, ParkedRecord, Resolution};
 use crate::outcome::Outcome;
 use crate::plugins::{KeepsFailing, Plugins, UpcasterChain};
 use crate::sink::lease::Lease;
@@ -31,15 +31,24 @@ pub struct ReplayReport {
     pub failures: Vec<String>,
 }
 
-/// Each projection's handler, and the upcasters before it, run under
-/// `deadline(projection)`. `hold(projection)` takes the lease on its read
+/// What a replay takes from a projection's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Handling {
+    /// Each call of its handler and upcasters runs under this.
+    pub deadline: std::time::Duration,
+    /// How it parks: which tells whether an event behind its key's guard was applied.
+    pub park_mode: ParkMode,
+}
+
+/// Each projection's handler, and the upcasters before it, run as
+/// `handling(projection)` says. `hold(projection)` takes the lease on its read
 /// model, for every projection with events to replay, before any is replayed:
 /// a replay is a writer like a running host, and fenced like one.
 pub fn replay(
     plugins: &Plugins,
     sink: &dyn Sink,
     which: Which,
-    deadline: &dyn Fn(&str) -> std::time::Duration,
+    handling: &dyn Fn(&str) -> Handling,
     hold: &dyn Fn(&str) -> Result<Arc<Lease>>,
 ) -> Result<ReplayReport> {
     let mut leases = BTreeMap::new();
@@ -60,10 +69,11 @@ pub fn replay(
             .iter()
             .find(|p| p.name() == projection)
             .with_context(|| format!("no plugin for projection `{projection}`, which has parked events"))?;
-        let mut instance = plugin.instantiate(deadline(&projection))?;
+        let Handling { deadline, park_mode } = handling(&projection);
+        let mut instance = plugin.instantiate(deadline)?;
         if !chains.contains_key(&projection) {
             let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
-            chains.insert(projection.clone(), UpcasterChain::new(&needed, &plugins.upcasters, deadline(&projection), KeepsFailing::NEVER)?);
+            chains.insert(projection.clone(), UpcasterChain::new(&needed, &plugins.upcasters, deadline, KeepsFailing::NEVER)?);
         }
         let upcasters = chains.get_mut(&projection).expect("made above");
         records.sort_by_key(|r| (r.position, r.part));
@@ -72,7 +82,7 @@ pub fn replay(
             let event = event_from_json(&record.event)?;
             let guard = sink.guard(&projection, &key).map_err(|e| anyhow::anyhow!("{e}"))?;
             let id = Identity { position: event.position, part: record.part };
-            let outcome = if guard.is_some_and(|g| id <= g) {
+            let outcome = if guard.is_some_and(|g| applied_already(id, g, park_mode)) {
                 Outcome::Skip
             } else {
                 match upcasters.upcast(event) {
@@ -104,6 +114,15 @@ pub fn replay(
         }
     }
     Ok(report)
+}
+
+/// Whether the event `id` was applied, its key's guard standing at `guard`:
+/// when the guard names it, yes. Past it, only where a parked event holds its
+/// key's later events back (`KeyTail`): there nothing after it is applied
+/// unless it was. Where later events go on (`Event`), they move the guard
+/// past it while it waits, and it was not.
+fn applied_already(id: Identity, guard: Identity, mode: ParkMode) -> bool {
+    id == guard || (id < guard && mode == ParkMode::KeyTail)
 }
 
 /// The parked events `which` names, by projection and key.
