@@ -1,7 +1,6 @@
 //! Faults injected between the workers and a real embedded sink: a sink that
-//! refuses to record parked events, a commit that panics, and commits that get
-//! no answer in time. None may lose an event or end a run as if it had
-//! succeeded, and no answer from a sink that answers nothing parks nothing.
+//! refuses to record parked events, and a commit that panics. Neither may lose
+//! an event or end a run as if it had succeeded.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -23,10 +22,6 @@ enum Fault {
     RefuseParked,
     /// Panics in the first commit that applies something.
     Panic,
-    /// No answer in time to any commit that applies the event at this position.
-    NoAnswerTo(u64),
-    /// No answer in time to the first this many commits, whatever they hold.
-    NoAnswerFirst(u32),
 }
 
 /// The workspace's embedded graph, with a fault.
@@ -47,8 +42,6 @@ impl Sink for Faulty {
         match self.fault {
             Fault::RefuseParked if !commit.parked.is_empty() => Err(SinkError::Rejected(anyhow::anyhow!("refused on purpose"))),
             Fault::Panic if !commit.applied.is_empty() && self.panics.fetch_add(1, Ordering::Relaxed) == 0 => panic!("a commit panicked on purpose"),
-            Fault::NoAnswerTo(position) if commit.applied.iter().any(|a| a.position == position) => Err(no_answer()),
-            Fault::NoAnswerFirst(n) if self.panics.fetch_add(1, Ordering::Relaxed) < n => Err(no_answer()),
             _ => self.inner.commit(commit),
         }
     }
@@ -79,10 +72,6 @@ impl Sink for Faulty {
     fn release_lease(&self, projection: &str, token: &str) -> Result<(), SinkError> {
         self.inner.release_lease(projection, token)
     }
-}
-
-fn no_answer() -> SinkError {
-    SinkError::Unavailable(anyhow::Error::new(projector::sink::NoAnswer("the faulty sink: no answer within 30s".into())))
 }
 
 fn run_faulty(ws: &Workspace, fault: Fault) -> anyhow::Result<projector::app::RunReport> {
@@ -126,28 +115,4 @@ fn a_commit_that_panics_fails_the_run_naming_the_projection_and_loses_nothing() 
 
     ws.run();
     assert_eq!(ws.nodes("Seen").len() + ws.parked().len(), total, "the next run delivers the rest");
-}
-
-#[test]
-fn an_event_whose_commit_gets_no_answer_while_others_do_is_parked_alone_and_no_answer_at_all_parks_nothing() {
-    let ws = Workspace::new(&["recorder"]);
-    let events: Vec<_> = (0..200).map(|n| event(&format!("test-{}", n % 7), "Counted", 1, json!({"n": n}))).collect();
-    ws.append(&events);
-    let slow = 120;
-    // Before, the batch holding it was tried whole, forever.
-    let report = run_faulty(&ws, Fault::NoAnswerTo(slow)).unwrap();
-    let parked = ws.parked();
-    assert_eq!(parked.first().map(|p| p.position), Some(slow), "{report:?}");
-    assert!(parked[0].error.contains("no answer in time") && parked[0].error.contains("timeout_ms"), "{}", parked[0].error);
-    // Its key's later events wait behind it, as behind any parked event; every other event is applied.
-    assert!(parked[1..].iter().all(|p| p.behind == Some(slow)), "{parked:?}");
-    assert_eq!(ws.nodes("Seen").len() + parked.len(), 200);
-    assert!(parked.len() < 20, "only its key: {}", parked.len());
-
-    // A sink that answers nothing for a while is away: nothing is parked for it.
-    let ws = Workspace::new(&["recorder"]);
-    ws.append(&events);
-    run_faulty(&ws, Fault::NoAnswerFirst(3 * 3 + 2)).unwrap();
-    assert!(ws.parked().is_empty(), "{:?}", ws.parked());
-    assert_eq!(ws.nodes("Seen").len(), 200);
 }

@@ -25,11 +25,6 @@ use crate::Event;
 /// The longest wait between tries of a sink that is unavailable.
 pub const SINK_BACKOFF_CAP: Duration = Duration::from_secs(5);
 
-/// How many times in a row a commit may get no answer in time before the lane
-/// splits its batch (or, for one event, asks whether the sink answers an
-/// empty commit): a batch too much for one transaction would time out forever.
-pub const NO_ANSWERS_BEFORE_SPLIT: u32 = 3;
-
 /// Keys whose guard a lane keeps in memory at most; past it the cache starts over.
 pub const GUARD_CACHE_LIMIT: usize = 65_536;
 
@@ -97,8 +92,6 @@ struct Tried {
 enum Committed {
     Yes,
     Rejected(SinkError),
-    /// The sink gave no answer in time, [`NO_ANSWERS_BEFORE_SPLIT`] times in a row.
-    NoAnswer(SinkError),
     /// The sink was unavailable and the host is stopping: nothing was written.
     Abandoned,
 }
@@ -197,10 +190,6 @@ impl Worker {
                 tracing::warn!(projection = self.plugin.name(), worker = self.index, error = %rejected, "sink refused a batch; applying its events one by one to find the cause");
                 self.isolate(batch, &mut decisions, checkpoint)
             }
-            Committed::NoAnswer(slow) => {
-                tracing::warn!(projection = self.plugin.name(), worker = self.index, error = %slow, tries = NO_ANSWERS_BEFORE_SPLIT, "the sink gave no answer in time to a batch again and again; applying its events one by one to find the cause");
-                self.isolate(batch, &mut decisions, checkpoint)
-            }
             other => other,
         };
         match committed {
@@ -213,7 +202,7 @@ impl Worker {
                 self.not_taken(batch.entries.iter());
                 return dropped + batch.entries.len();
             }
-            Committed::Rejected(e) | Committed::NoAnswer(e) => {
+            Committed::Rejected(e) => {
                 // Neither applied nor parked: the checkpoint must never pass them.
                 if let Some(first) = positions.iter().min() {
                     self.tracker().hold(*first);
@@ -565,22 +554,12 @@ impl Worker {
             self.meter.commit_seconds.observe(started.elapsed().as_secs_f64());
             committed
         };
-        let no_answers = std::cell::Cell::new(0);
         match self.until_available(|sink| match timed(sink) {
             Err(SinkError::Rejected(e)) => Ok(Err(SinkError::Rejected(e))),
-            Err(e) if e.is_no_answer() => {
-                no_answers.set(no_answers.get() + 1);
-                if no_answers.get() < NO_ANSWERS_BEFORE_SPLIT {
-                    Err(e)
-                } else {
-                    Ok(Err(e))
-                }
-            }
             other => other.map(Ok),
         }) {
             Ok(Ok(())) => Committed::Yes,
-            Ok(Err(e @ SinkError::Rejected(_))) => Committed::Rejected(e),
-            Ok(Err(slow)) => Committed::NoAnswer(slow),
+            Ok(Err(rejected)) => Committed::Rejected(rejected),
             Err(SinkError::Fenced(holder)) => {
                 if let Some(lease) = &self.settings.lease {
                     lease.lose(format!("{holder} holds the lease now; a commit of this host was refused"));
@@ -636,9 +615,9 @@ impl Worker {
             }
             let applied = Applied { key: batch.entries[i].item.key_or_stream(), position, part: batch.entries[i].item.part, mutations };
             let one = Commit { projection: self.plugin.name(), applied: vec![applied], parked: Vec::new(), checkpoint: 0, lease: self.lease_token() };
-            match self.commit_alone(&one) {
+            match self.commit_until_available(&one) {
                 Committed::Yes => {}
-                Committed::Rejected(e) | Committed::NoAnswer(e) => {
+                Committed::Rejected(e) => {
                     decisions[i].outcome = Outcome::Park(e.to_string());
                     decisions[i].attempts = decisions[i].attempts.max(1);
                     if batch.entries[i].item.key.is_some() {
@@ -650,45 +629,7 @@ impl Worker {
         }
         let mut rest = self.commit_of(batch, decisions, checkpoint);
         rest.applied.clear();
-        loop {
-            match self.commit_until_available(&rest) {
-                // Parked events and a checkpoint are small: no answer is the sink's.
-                Committed::NoAnswer(_) => continue,
-                other => return other,
-            }
-        }
-    }
-
-    /// Commits one event. When the sink gives its commit no answer in time,
-    /// again and again, it is asked for an empty commit: if it answers that,
-    /// and then the event's commit gets no answer again and again, the event
-    /// is too much for it (`NoAnswer`, parked as the sink's refusal);
-    /// otherwise the sink was away, and the lane waits as for any outage.
-    fn commit_alone(&self, one: &Commit) -> Committed {
-        let empty = Commit { projection: one.projection, applied: Vec::new(), parked: Vec::new(), checkpoint: 0, lease: one.lease };
-        loop {
-            match self.commit_until_available(one) {
-                Committed::NoAnswer(_) => {}
-                other => return other,
-            }
-            match self.commit_until_available(&empty) {
-                Committed::Yes => {}
-                Committed::Abandoned => return Committed::Abandoned,
-                // No answer to an empty commit either: the sink is away.
-                _ => continue,
-            }
-            // It answers now: the event's commit, again, tells whether the sink just came back.
-            match self.commit_until_available(one) {
-                Committed::NoAnswer(slow) => {
-                    let position = one.applied.first().map_or(0, |a| a.position);
-                    tracing::warn!(projection = self.plugin.name(), worker = self.index, position, error = %slow, "the sink answers, but not in time for this event's commit: parking it");
-                    return Committed::NoAnswer(SinkError::Rejected(anyhow::anyhow!(
-                        "the sink gave no answer in time to this event's commit {NO_ANSWERS_BEFORE_SPLIT} times, while it answered others: its mutations are too much for one transaction within the sink's timeout (raise the sink's `timeout_ms`, then replay it): {slow}"
-                    )));
-                }
-                other => return other,
-            }
-        }
+        self.commit_until_available(&rest)
     }
 }
 

@@ -122,27 +122,6 @@ pub enum SinkError {
     Fenced(String),
 }
 
-/// The sink did not answer a commit in time: it may be away, or the batch
-/// may be too much for it. A lane that meets this again and again splits the
-/// batch to tell which.
-#[derive(Debug)]
-pub struct NoAnswer(pub String);
-
-impl std::fmt::Display for NoAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NoAnswer {}
-
-impl SinkError {
-    /// Whether the sink gave no answer in time (rather than saying it is away).
-    pub fn is_no_answer(&self) -> bool {
-        matches!(self, SinkError::Unavailable(e) if e.chain().any(|c| c.is::<NoAnswer>()))
-    }
-}
-
 impl std::fmt::Display for SinkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -25,7 +25,7 @@ use neo4rs::{Graph, Query, Txn};
 use self::cypher::{CHECKPOINT, GUARD, LABEL, LEASE, PARKED, SEQUENCE};
 use super::lease::{now_ms, Claim, Taken};
 use super::KeyProperties;
-use super::{Commit, GraphStats, Identity, NoAnswer, ProjectionState, Resolved, Sink, SinkError};
+use super::{Commit, GraphStats, Identity, ProjectionState, Resolved, Sink, SinkError};
 use crate::parking::{event_to_json, Parked, ParkedRecord};
 use crate::plugins::WriteScope;
 pub use settings::{Settings, PASSWORD_ENV, USER_ENV};
@@ -127,7 +127,7 @@ impl Neo4jSink {
         self.runtime.block_on(async {
             match tokio::time::timeout(timeout, work).await {
                 Ok(result) => result.map_err(|e| classify(e, &self.uri)),
-                Err(_) => Err(SinkError::Unavailable(anyhow::Error::new(NoAnswer(format!("{}: no answer within {timeout:?}", self.uri))))),
+                Err(_) => Err(SinkError::Unavailable(anyhow!("{}: no answer within {timeout:?}", self.uri))),
             }
         })
     }
@@ -351,9 +351,7 @@ fn classify(error: neo4rs::Error, uri: &str) -> SinkError {
         _ => false,
     };
     let follower = matches!(&error, E::Neo4j(e) if e.code() == "Neo.ClientError.Cluster.NotALeader");
-    let no_answer = matches!(&error, E::ConnectionTimedOut);
     let error = anyhow::Error::new(error).context(format!("Neo4j at {uri}"));
-    let error = if no_answer { error.context(NoAnswer(format!("{uri}: no answer within the connection's timeout"))) } else { error };
     let error = if follower {
         error.context(
             "the server is a follower of its cluster, and this driver does not route writes to the leader: connect to the leader (bolt://LEADER), or use Neo4j 5, whose servers route writes themselves (server-side routing, on by default); the lane waits and tries again",
