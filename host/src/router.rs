@@ -35,6 +35,11 @@ pub struct Router {
     pub upcasters: UpcasterChain,
     /// The number of the upcaster set `upcasters` was made from.
     pub upcasters_seen: u64,
+    /// Chains the set had before it changed, each with the first position
+    /// read after the change, oldest first: an event read again from below
+    /// that position (the lanes restarted from the checkpoint) is upcast by
+    /// the chain it was upcast by before. Dropped once the checkpoint passes it.
+    pub former_upcasters: Vec<(UpcasterChain, u64)>,
     /// Where the admin endpoint leaves parked events to replay or discard,
     /// with the upcasters in effect (a replay runs them; a change is taken up before a read).
     pub desk: Option<(Arc<Desk>, Arc<UpcasterSet>)>,
@@ -160,6 +165,8 @@ impl Router {
     /// new one, so that every event is upcast by one chain. The swapper
     /// checked the set; a chain that cannot be made all the same keeps the former.
     fn take_up_upcasters(&mut self, next: u64) {
+        let checkpoint = self.lanes.checkpoint();
+        self.former_upcasters.retain(|(_, from)| *from > checkpoint);
         let Some((_, set)) = &self.desk else { return };
         let (number, all) = set.current();
         if number == self.upcasters_seen {
@@ -170,12 +177,33 @@ impl Router {
         let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
         let needed = needed_by(&self.plugin, &all);
         match UpcasterChain::new(&needed, &all, settings.call_deadline, limit) {
-            Ok(chain) => {
+            Ok(mut chain) if chain.same_as(&self.upcasters) => {
+                // Made of the same upcasters: it upcasts alike, and its failures go on counting.
+                chain.carry_failures(&self.upcasters);
                 self.upcasters = chain;
+            }
+            Ok(chain) => {
+                let former = std::mem::replace(&mut self.upcasters, chain);
+                self.former_upcasters.push((former, next));
                 let names: Vec<&str> = needed.iter().map(|u| u.manifest.name.as_str()).collect();
                 tracing::info!(projection = self.name(), from = next, upcasters = %names.join(", "), "the upcaster chain changed; events from here on are upcast by the new one");
             }
-            Err(e) => tracing::error!(projection = self.name(), error = %format!("{e:#}"), "the new upcaster chain cannot be made; the former one stays"),
+            Err(e) => {
+                // The swapper made this chain already; failing now, the projection would diverge from the set in effect.
+                let why = format!("its new upcaster chain cannot be made: {e:#}");
+                if let Some(reason) = self.slot.quarantine_upcasting(why) {
+                    tracing::error!(projection = self.name(), reason = %reason, "projection quarantined: paused, its checkpoint held");
+                }
+            }
+        }
+    }
+
+    /// The chain that upcasts the event at `position`: the one in effect, or
+    /// the former one it was upcast by before, if it was read before a change.
+    fn chain_for(&mut self, position: u64) -> &mut UpcasterChain {
+        match self.former_upcasters.iter().position(|(_, from)| position < *from) {
+            Some(at) => &mut self.former_upcasters[at].0,
+            None => &mut self.upcasters,
         }
     }
 
@@ -199,7 +227,7 @@ impl Router {
             let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
             let why = format!("the event is {size} bytes, more than the largest event Projector takes ({} MiB)", MAX_EVENT_BYTES >> 20);
             items.push(LaneItem { event, key, failure: Some(why), part: 0 });
-        } else if !self.upcasters.claims(&event) {
+        } else if !self.chain_for(event.position).claims(&event) {
             self.keyed(event, 0, items);
         } else {
             let key = partition_key(&self.plugin.manifest.partition_key, &event).ok();
@@ -207,7 +235,7 @@ impl Router {
                 // Behind a parked event of its key: parked there as it is, unread.
                 items.push(LaneItem { event, key, failure: None, part: 0 });
             } else {
-                match self.upcasters.upcast(event.clone()) {
+                match self.chain_for(event.position).upcast(event.clone()) {
                     // Each event it made is told apart by its index: a split committed in part resumes there.
                     Ok(upcast) => upcast.into_iter().zip(0..).for_each(|(e, part)| self.keyed(e, part, items)),
                     Err(why) => {

@@ -172,3 +172,23 @@ fn an_upcaster_changed_in_a_running_host_is_taken_up_at_a_read_and_each_event_is
     assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
     assert!(ws.parked().is_empty(), "{:?}", ws.parked());
 }
+
+#[test]
+fn a_projection_dropped_in_with_the_upcaster_it_needs_reads_its_first_event_through_it() {
+    let ws = with_admin(Workspace::new(&["adversary"]));
+    std::fs::write(ws.path("projector.toml"), "watch = false\n").unwrap();
+    ws.append(&(0..5).map(|i| event("test-s", "Split", 1, json!({"parts": 2, "i": i}))).collect::<Vec<_>>());
+    let host = follow(&ws);
+    wait_until("the first projection has the log", LIMIT, || ws.nodes("Mark").len() == 5);
+    drop_in(&ws, "shaper");
+    drop_in(&ws, "recorder");
+    let out = ws.command(&["plugins", "reload"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && said.contains("started    recorder"), "{said}");
+    // Every event split in two from the first: the new set was in effect before the recorder read.
+    wait_until("the recorder has every part", LIMIT, || ws.nodes("Seen").len() == 10);
+    assert!(ws.nodes("Seen").iter().all(|n| n["id"].as_str().unwrap().contains('#')), "{:?}", ws.nodes("Seen"));
+    signal(&host.0, "TERM");
+    let mut host: Reaped = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
+}

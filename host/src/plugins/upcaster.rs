@@ -110,6 +110,8 @@ pub struct UpcasterChain {
     /// Refusals (the event's fault) do not count, as for handlers.
     broke_in_a_row: u32,
     broke_for: Duration,
+    /// The digests of the upcasters it is made of, in order.
+    made_of: Vec<Vec<u8>>,
 }
 
 impl UpcasterChain {
@@ -127,7 +129,8 @@ impl UpcasterChain {
             .flat_map(|p| p.manifest.upgrades.iter().map(|s| ((s.event_type.clone(), s.from_version), p.manifest.name.clone())))
             .filter(|(step, _)| !steps.contains_key(step))
             .collect();
-        Ok(Self { steps, instances, outside, limit, broke_in_a_row: 0, broke_for: Duration::ZERO })
+        let made_of = plugins.iter().map(|p| p.digest.clone()).collect();
+        Ok(Self { steps, instances, outside, limit, broke_in_a_row: 0, broke_for: Duration::ZERO, made_of })
     }
 
     /// Whether some upcaster of the chain takes the event as it is.
@@ -152,6 +155,17 @@ impl UpcasterChain {
                 Err(why)
             }
         }
+    }
+
+    /// Whether both chains are made of the same upcasters: they upcast alike.
+    pub fn same_as(&self, other: &UpcasterChain) -> bool {
+        self.made_of == other.made_of
+    }
+
+    /// Takes over the failures `former` counted: a chain made anew of the same
+    /// upcasters does not start a quarantine's count again.
+    pub fn carry_failures(&mut self, former: &UpcasterChain) {
+        (self.broke_in_a_row, self.broke_for) = (former.broke_in_a_row, former.broke_for);
     }
 
     /// Forgets the failures so far (a success, or the projection resumes).

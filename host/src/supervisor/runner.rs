@@ -72,7 +72,7 @@ fn start(cx: &Context, loaded: Loaded, source: &dyn Source, wait: bool, stop: &A
     tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
     let desk = Some((cx.desk.clone(), cx.upcasters.clone()));
     let (upcasters, upcasters_seen) = upcasters;
-    Ok(Some(Router { plugin, slot, lanes, upcasters, upcasters_seen, desk }))
+    Ok(Some(Router { plugin, slot, lanes, upcasters, upcasters_seen, former_upcasters: Vec::new(), desk }))
 }
 
 /// What became of a runner.

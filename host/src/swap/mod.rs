@@ -126,6 +126,12 @@ impl Swapper {
                 }
             }
         }
+        // The upcasters first: a projection started or swapped in below reads with the set in effect.
+        match (only, unreadable) {
+            (None, false) => self.change_upcasters(upcasters, &mut report),
+            (Some(_), _) => self.keep_upcasters(&upcasters, "a reload of one projection leaves them as they are: reload the whole directory", &mut report),
+            (None, true) => self.keep_upcasters(&upcasters, "a component failed to load, and may be one of them", &mut report),
+        }
         // Those gone stop before any starts: a build renamed is a projection
         // stopped and another started, and the new one may write its labels.
         let present: Vec<&str> = loaded.iter().map(|(_, p)| p.name()).collect();
@@ -172,9 +178,6 @@ impl Swapper {
                 }
             }
         }
-        if only.is_none() && !unreadable {
-            self.change_upcasters(upcasters, &mut report);
-        }
         if let (Some(name), false) = (only, found) {
             report.refused.push(format!(
                 "{name}: no component in {} is this projection, and no running projection is named `{name}` (running: {})",
@@ -183,6 +186,14 @@ impl Swapper {
             ));
         }
         Ok(report)
+    }
+
+    /// Says that the upcasters in the directory differ from those in effect, and why they stay.
+    fn keep_upcasters(&self, found: &[Arc<UpcasterPlugin>], why: &str, report: &mut ReloadReport) {
+        let digests = |set: &[Arc<UpcasterPlugin>]| set.iter().map(|u| u.digest.clone()).collect::<Vec<_>>();
+        if digests(&self.upcasters.current().1) != digests(found) {
+            report.unchanged.push(format!("upcasters: the directory's differ from those in effect, which stay: {why}"));
+        }
     }
 
     /// Puts a changed set of upcasters in effect, once every running
