@@ -101,6 +101,12 @@ pub fn run(cx: &Context, loaded: Loaded, open: &Opener, until: Until, stop: &Ato
     let name = loaded.name().to_owned();
     let version = loaded.plugin.manifest.version.clone();
     let not_started = |routed: Result<u64>| Ended { name: name.clone(), started: false, routed, finished: Ok(0), quarantined: None };
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // Stopped before it began: no source is opened, no group joined.
+        tell(started, Err(format!("{name}: the host stopped before it started")));
+        cx.desk.close(&name);
+        return not_started(Ok(0));
+    }
     let mut source = match open(&loaded.plugin) {
         Ok(source) => source,
         Err(e) => {
