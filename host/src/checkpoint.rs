@@ -27,6 +27,11 @@ impl Tracker {
         self.held = Some(self.held.map_or(position, |h| h.min(position)));
     }
 
+    /// The first position held back (a quarantined projection takes nothing from there), if any.
+    pub fn held(&self) -> Option<u64> {
+        self.held
+    }
+
     /// An event at `position` was handed to a lane.
     pub fn dispatched(&mut self, position: u64) {
         *self.in_flight.entry(position).or_default() += 1;

@@ -85,7 +85,7 @@ impl Router {
             if self.slot.resume_pending() {
                 self.lanes.restart(stop)?;
                 self.upcasters.reset();
-                tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted by a new build; the projection resumes from its checkpoint");
+                tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted; the projection resumes from its checkpoint");
                 next = next.min(self.lanes.resumed_from);
             }
             if let Some(ticket) = self.desk.as_ref().and_then(|(desk, _)| desk.take(self.plugin.name())) {
@@ -183,8 +183,14 @@ impl Router {
                 self.upcasters = chain;
             }
             Ok(chain) => {
+                // Events a quarantine held back were not upcast: from the first of them on, the new chain takes all.
+                let held = self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).held();
+                let from = held.map_or(next, |h| h.min(next));
                 let former = std::mem::replace(&mut self.upcasters, chain);
-                self.former_upcasters.push((former, next));
+                self.former_upcasters.push((former, from));
+                if self.slot.resume_for_upcasters() {
+                    tracing::info!(projection = self.name(), "its upcasters quarantined it; the new chain lifts the quarantine");
+                }
                 let names: Vec<&str> = needed.iter().map(|u| u.manifest.name.as_str()).collect();
                 tracing::info!(projection = self.name(), from = next, upcasters = %names.join(", "), "the upcaster chain changed; events from here on are upcast by the new one");
             }
@@ -253,7 +259,7 @@ impl Router {
     fn keeps_failing(&self, last: &str) {
         let Some(why) = self.upcasters.keeps_failing() else { return };
         if let Some(reason) = self.slot.quarantine_upcasting(format!("{why}; the last: {last}")) {
-            tracing::error!(projection = self.name(), reason = %reason, "projection quarantined: paused, its checkpoint held; fix the upcaster and restart the host");
+            tracing::error!(projection = self.name(), reason = %reason, "projection quarantined: paused, its checkpoint held; put a fixed upcaster in the plugins directory (or a new build of the projection)");
         }
     }
 

@@ -192,3 +192,34 @@ fn a_projection_dropped_in_with_the_upcaster_it_needs_reads_its_first_event_thro
     let mut host: Reaped = host;
     assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
 }
+
+#[test]
+fn a_projection_its_upcaster_quarantined_resumes_in_the_running_host_when_the_upcaster_is_fixed() {
+    const LOOPED: usize = 5;
+    let ws = with_admin(Workspace::new(&["recorder", "shaper"]));
+    std::fs::write(ws.path("projector.toml"), "watch = false\n[projections.recorder]\ncall_deadline_ms = 200\nquarantine_after = 2\n").unwrap();
+    ws.append(&(0..LOOPED).map(|n| event(&format!("test-loop-{n}"), "Looped", 1, json!({}))).collect::<Vec<_>>());
+    let host = follow(&ws);
+    let status = || String::from_utf8_lossy(&ws.command(&["plugins", "status"]).output().unwrap().stdout).into_owned();
+    wait_until("the looping upcaster quarantines the recorder", LIMIT, || status().contains("QUARANTINED"));
+    let parked = ws.parked().len();
+    assert_eq!(parked, 2, "parked until it had failed twice in a row");
+
+    // The upcaster taken away (its fix): the chain changes and the quarantine lifts; the held events flow as they are.
+    std::fs::remove_file(ws.config.plugins.join("shaper.wasm")).unwrap();
+    let out = ws.command(&["plugins", "reload"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && said.contains("upcasters  recorder: shaper 0.1.0 -> none"), "{said}");
+    wait_until("the held events are handled", LIMIT, || ws.nodes("Seen").len() == LOOPED - parked);
+    assert!(!status().contains("QUARANTINED"), "{}", status());
+    ws.append(&[event("test-after", "Split", 1, json!({"parts": 2}))]);
+    wait_until("new events flow", LIMIT, || ws.nodes("Seen").len() == LOOPED - parked + 1);
+
+    signal(&host.0, "TERM");
+    let mut host: Reaped = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
+    // The two it parked replay through the chain in effect now.
+    let replayed = ws.cli(&["parked", "replay", "--all"]);
+    assert!(replayed.contains("replayed 2 events; 0 still parked"), "{replayed}");
+    assert_eq!(ws.nodes("Seen").len(), LOOPED + 1);
+}

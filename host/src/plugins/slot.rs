@@ -30,6 +30,8 @@ pub struct Slot {
     /// Set when a new build is swapped into a quarantined slot: the router
     /// restarts the projection's lanes from its held checkpoint.
     resume: AtomicBool,
+    /// Whether the quarantine is its upcasters' doing.
+    by_upcasters: AtomicBool,
     /// How many workers run the build, and their call deadline: a swap makes
     /// that many instances of the new build before it bumps the generation.
     workers: usize,
@@ -52,6 +54,7 @@ impl Slot {
             quarantine: Mutex::new(None),
             paused: AtomicBool::new(false),
             resume: AtomicBool::new(false),
+            by_upcasters: AtomicBool::new(false),
             workers,
             deadline,
             ready: Mutex::new((0, Vec::new())),
@@ -94,6 +97,7 @@ impl Slot {
         }
         *self.quarantine.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.paused.store(false, Ordering::Release);
+        self.by_upcasters.store(false, Ordering::Release);
         self.failures_in_a_row.store(0, Ordering::Relaxed);
         *self.failing_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
         true
@@ -141,10 +145,25 @@ impl Slot {
 
     /// Quarantines the projection because its upcasters keep failing (`why`,
     /// with the last failure), unless it is already; returns the reason when
-    /// this call did. A new build of the projection resumes it, with the
-    /// same upcasters; a fixed upcaster is taken up at the next start.
+    /// this call did. A new build of the projection resumes it, and so does
+    /// a changed upcaster chain ([`Slot::resume_for_upcasters`]).
     pub fn quarantine_upcasting(&self, why: String) -> Option<String> {
-        self.pause(why)
+        let paused = self.pause(why);
+        if paused.is_some() {
+            self.by_upcasters.store(true, Ordering::Release);
+        }
+        paused
+    }
+
+    /// A new upcaster chain came: a projection its upcasters quarantined
+    /// resumes from its checkpoint (one its handler quarantined waits for a
+    /// new build). Returns whether it will.
+    pub fn resume_for_upcasters(&self) -> bool {
+        let by_upcasters = self.is_quarantined() && self.by_upcasters.load(Ordering::Acquire);
+        if by_upcasters {
+            self.resume.store(true, Ordering::Release);
+        }
+        by_upcasters
     }
 
     fn pause(&self, reason: String) -> Option<String> {
