@@ -33,16 +33,41 @@ pub struct Router {
     pub slot: Arc<Slot>,
     pub lanes: LaneSet,
     pub upcasters: UpcasterChain,
-    /// The number of the upcaster set `upcasters` was made from.
-    pub upcasters_seen: u64,
-    /// Chains the set had before it changed, each with the first position
-    /// read after the change, oldest first: an event read again from below
-    /// that position (the lanes restarted from the checkpoint) is upcast by
-    /// the chain it was upcast by before. Dropped once the checkpoint passes it.
-    pub former_upcasters: Vec<(UpcasterChain, u64)>,
+    /// Where the router stands with the upcaster set in effect.
+    pub upcasting: Upcasting,
     /// Where the admin endpoint leaves parked events to replay or discard,
     /// with the upcasters in effect (a replay runs them; a change is taken up before a read).
     pub desk: Option<(Arc<Desk>, Arc<UpcasterSet>)>,
+}
+
+/// Where a router stands with the upcaster set: what it has taken up, and
+/// what it needs to upcast every event by one chain.
+#[derive(Default)]
+pub struct Upcasting {
+    /// The number of the set its chain was made from.
+    pub seen: u64,
+    /// A set whose chain could not be made here, tried again after a resume
+    /// or when another set comes; and whether that quarantined the projection.
+    failed: Option<u64>,
+    unmade: bool,
+    /// Chains in effect before a change, each with the first position it did
+    /// not upcast, oldest first: an event read again from below that position
+    /// (the lanes restarted from the checkpoint) is upcast by the chain it
+    /// was upcast by before. Dropped once the checkpoint passes it.
+    formers: Vec<(UpcasterChain, u64)>,
+    /// One past the highest position routed so far, over restarts of the lanes.
+    routed_through: u64,
+    /// The first position a quarantine held back (not upcast), until it lifts.
+    first_held: Option<u64>,
+    /// Whether the source delivers in position order (not a group's).
+    in_order: bool,
+}
+
+impl Upcasting {
+    /// A router's start, its chain made from set number `seen`.
+    pub fn new(seen: u64) -> Self {
+        Self { seen, ..Self::default() }
+    }
 }
 
 /// When the router stops.
@@ -78,6 +103,7 @@ impl Router {
         // A source that must be told what became of each event keeps no global
         // order: every event it delivers is routed, whatever its position.
         let settler = source.settler();
+        self.upcasting.in_order = settler.is_none();
         while !stop.load(Ordering::Relaxed) {
             if let Some(why) = self.lanes.lease_lost() {
                 anyhow::bail!("projection {} stopped: {why}", self.name());
@@ -85,6 +111,8 @@ impl Router {
             if self.slot.resume_pending() {
                 self.lanes.restart(stop)?;
                 self.upcasters.reset();
+                // What the quarantine held back is read again; a chain that could not be made is tried again.
+                (self.upcasting.first_held, self.upcasting.failed) = (None, None);
                 tracing::info!(projection = self.name(), from = self.lanes.resumed_from, "quarantine lifted; the projection resumes from its checkpoint");
                 next = next.min(self.lanes.resumed_from);
             }
@@ -97,7 +125,7 @@ impl Router {
                 }
                 next = next.min(self.lanes.resumed_from);
             }
-            self.take_up_upcasters(next);
+            self.take_up_upcasters();
             let events = source.read(next, READ_BATCH)?;
             let Some(last) = events.last().map(|e| e.position) else {
                 if !source.caught_up() {
@@ -132,6 +160,7 @@ impl Router {
             }
             next = last + 1;
             self.lanes.next = self.lanes.next.max(next);
+            self.upcasting.routed_through = self.upcasting.routed_through.max(next);
             self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).read_through(next);
         }
         Ok(next)
@@ -160,19 +189,19 @@ impl Router {
         Ok(done)
     }
 
-    /// Takes up a changed upcaster set before the read from `next`: the events
-    /// read before were upcast by the former chain, those from here on by the
-    /// new one, so that every event is upcast by one chain. The swapper
-    /// checked the set; a chain that cannot be made all the same keeps the former.
-    fn take_up_upcasters(&mut self, next: u64) {
+    /// Takes up a changed upcaster set before the next read: the events read
+    /// before were upcast by the former chain, those from here on by the new
+    /// one, so that every event is upcast by one chain. The swapper checked
+    /// the set; a chain that cannot be made all the same quarantines the projection.
+    fn take_up_upcasters(&mut self) {
         let checkpoint = self.lanes.checkpoint();
-        self.former_upcasters.retain(|(_, from)| *from > checkpoint);
+        let u = &mut self.upcasting;
+        u.formers.retain(|(_, from)| *from > checkpoint);
         let Some((_, set)) = &self.desk else { return };
         let (number, all) = set.current();
-        if number == self.upcasters_seen {
+        if number == u.seen || u.failed == Some(number) {
             return;
         }
-        self.upcasters_seen = number;
         let settings = self.lanes.settings();
         let limit = KeepsFailing { after: settings.quarantine_after, after_failing: settings.quarantine_after_failing };
         let needed = needed_by(&self.plugin, &all);
@@ -181,24 +210,32 @@ impl Router {
                 // Made of the same upcasters: it upcasts alike, and its failures go on counting.
                 chain.carry_failures(&self.upcasters);
                 self.upcasters = chain;
+                u.seen = number;
+                if std::mem::take(&mut u.unmade) {
+                    self.slot.resume_for_upcasters();
+                }
             }
             Ok(chain) => {
-                // Events a quarantine held back were not upcast: from the first of them on, the new chain takes all.
-                let held = self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).held();
-                let from = held.map_or(next, |h| h.min(next));
+                // The former chain upcast what was routed, but not what a quarantine held back.
+                let routed = if u.in_order { u.routed_through } else { 0 };
+                let from = u.first_held.map_or(routed, |h| h.min(routed));
                 let former = std::mem::replace(&mut self.upcasters, chain);
-                self.former_upcasters.push((former, from));
-                if self.slot.resume_for_upcasters() {
-                    tracing::info!(projection = self.name(), "its upcasters quarantined it; the new chain lifts the quarantine");
+                if u.formers.last().is_none_or(|(_, last)| from > *last) {
+                    u.formers.push((former, from));
                 }
-                let names: Vec<&str> = needed.iter().map(|u| u.manifest.name.as_str()).collect();
-                tracing::info!(projection = self.name(), from = next, upcasters = %names.join(", "), "the upcaster chain changed; events from here on are upcast by the new one");
+                (u.seen, u.unmade) = (number, false);
+                let names: Vec<&str> = needed.iter().map(|n| n.manifest.name.as_str()).collect();
+                tracing::info!(projection = self.plugin.name(), from, upcasters = %names.join(", "), "the upcaster chain changed; events from here on are upcast by the new one");
+                if self.slot.resume_for_upcasters() {
+                    tracing::info!(projection = self.plugin.name(), "its upcasters quarantined it; the new chain lifts the quarantine");
+                }
             }
             Err(e) => {
-                // The swapper made this chain already; failing now, the projection would diverge from the set in effect.
+                (u.failed, u.unmade) = (Some(number), true);
+                // The swapper made this chain already; failing here, the projection would diverge from the set in effect.
                 let why = format!("its new upcaster chain cannot be made: {e:#}");
                 if let Some(reason) = self.slot.quarantine_upcasting(why) {
-                    tracing::error!(projection = self.name(), reason = %reason, "projection quarantined: paused, its checkpoint held");
+                    tracing::error!(projection = self.plugin.name(), reason = %reason, "projection quarantined: paused, its checkpoint held");
                 }
             }
         }
@@ -207,8 +244,8 @@ impl Router {
     /// The chain that upcasts the event at `position`: the one in effect, or
     /// the former one it was upcast by before, if it was read before a change.
     fn chain_for(&mut self, position: u64) -> &mut UpcasterChain {
-        match self.former_upcasters.iter().position(|(_, from)| position < *from) {
-            Some(at) => &mut self.former_upcasters[at].0,
+        match self.upcasting.formers.iter().position(|(_, from)| position < *from) {
+            Some(at) => &mut self.upcasting.formers[at].0,
             None => &mut self.upcasters,
         }
     }
@@ -219,6 +256,8 @@ impl Router {
     /// took nothing.
     fn items(&mut self, event: Event, items: &mut Vec<LaneItem>) -> Option<u32> {
         if self.slot.is_quarantined() {
+            let held = &mut self.upcasting.first_held;
+            *held = Some(held.map_or(event.position, |h| h.min(event.position)));
             // A quarantined projection gets nothing more in this run; its
             // checkpoint stays before the first event it did not get.
             self.lanes.tracker.lock().unwrap_or_else(|p| p.into_inner()).hold(event.position);

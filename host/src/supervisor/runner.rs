@@ -15,7 +15,7 @@ use super::roster::Member;
 use super::{Context, Opener};
 use crate::lanes::{LaneSet, LaneSettings, Vitals};
 use crate::plugins::{needed_by, KeepsFailing, ProjectionPlugin, Slot, UpcasterChain};
-use crate::router::{Router, Until};
+use crate::router::{Router, Until, Upcasting};
 use crate::sink::lease::Lease;
 use crate::source::Source;
 
@@ -71,8 +71,8 @@ fn start(cx: &Context, loaded: Loaded, source: &dyn Source, wait: bool, stop: &A
     let lanes = LaneSet::start(slot.clone(), cx.sink.clone(), &settings, cx.progress.clone())?;
     tracing::info!(projection = plugin.name(), version = %plugin.manifest.version, lanes = settings.lanes, workers = settings.workers, from = lanes.resumed_from, "projection started");
     let desk = Some((cx.desk.clone(), cx.upcasters.clone()));
-    let (upcasters, upcasters_seen) = upcasters;
-    Ok(Some(Router { plugin, slot, lanes, upcasters, upcasters_seen, former_upcasters: Vec::new(), desk }))
+    let (upcasters, seen) = upcasters;
+    Ok(Some(Router { plugin, slot, lanes, upcasters, upcasting: Upcasting::new(seen), desk }))
 }
 
 /// What became of a runner.
