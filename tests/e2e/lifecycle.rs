@@ -223,3 +223,38 @@ fn a_projection_its_upcaster_quarantined_resumes_in_the_running_host_when_the_up
     assert!(replayed.contains("replayed 2 events; 0 still parked"), "{replayed}");
     assert_eq!(ws.nodes("Seen").len(), LOOPED + 1);
 }
+
+#[test]
+fn a_projection_refused_because_another_host_held_it_starts_once_that_host_lets_it_go() {
+    let ws = with_admin(Workspace::new(&["adversary"]));
+    ws.append(&(0..20).map(|i| event(&format!("test-{}", i % 4), "Poke", 1, json!({"n": i}))).collect::<Vec<_>>());
+    // Another host runs the recorder on the same read model, from a plugins directory of its own.
+    let other_plugins = ws.path("other-plugins");
+    std::fs::create_dir_all(&other_plugins).unwrap();
+    std::fs::copy(plugin("recorder"), other_plugins.join("recorder.wasm")).unwrap();
+    let mut other = std::process::Command::new(env!("CARGO_BIN_EXE_projector"));
+    other.args(["run", "--follow", "--quiet", "--source", &ws.config.source, "--sink", &ws.config.sink, "--admin", ""]);
+    other.arg("--plugins").arg(&other_plugins).env("PROJECTOR_CACHE", &ws.config.cache).current_dir(ws.dir.path());
+    other.stdout(std::process::Stdio::null()).stderr(std::fs::File::create(ws.path("other.log")).unwrap());
+    let other = Reaped(other.spawn().unwrap());
+    wait_until("the other host has the recorder's events", LIMIT, || ws.nodes("Seen").len() == 20);
+
+    let host = follow(&ws);
+    wait_until("this host runs its own projection", LIMIT, || ws.nodes("Mark").len() == 20);
+    drop_in(&ws, "recorder");
+    wait_until("the watcher tries the recorder and is refused", LIMIT, || {
+        std::fs::read_to_string(ws.path("host.log")).unwrap_or_default().contains("a plugin was not taken up")
+    });
+    wait_until("the refused projection is not listed", LIMIT, || running(&ws) == ["adversary"]);
+
+    // The other host stops: the watcher tries again and takes the recorder over, where it was left.
+    signal(&other.0, "TERM");
+    let mut other = other;
+    assert!(other.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("other.log")).unwrap());
+    wait_until("the watcher starts the recorder here", LIMIT, || running(&ws).contains(&"recorder".to_owned()));
+    ws.append(&[event("test-9", "Poke", 1, json!({"n": 99}))]);
+    wait_until("it follows from where the other host left it", LIMIT, || ws.nodes("Seen").len() == 21);
+    signal(&host.0, "TERM");
+    let mut host: Reaped = host;
+    assert!(host.0.wait().unwrap().success(), "{}", std::fs::read_to_string(ws.path("host.log")).unwrap());
+}
