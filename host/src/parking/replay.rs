@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{event_from_json, ParkMode, ParkedRecord, Resolution};
 use crate::outcome::Outcome;
-use crate::plugins::{KeepsFailing, Plugins, UpcasterChain};
+use crate::plugins::{needed_by, KeepsFailing, Plugins, UpcasterChain};
 use crate::sink::lease::Lease;
 use crate::sink::{Applied, Identity, Resolved, Sink};
 
@@ -72,7 +72,7 @@ pub fn replay(
         let Handling { deadline, park_mode } = handling(&projection);
         let mut instance = plugin.instantiate(deadline)?;
         if !chains.contains_key(&projection) {
-            let needed: Vec<_> = plugins.upcasters.iter().filter(|u| plugin.needs(&u.manifest)).cloned().collect();
+            let needed = needed_by(plugin, &plugins.upcasters);
             chains.insert(projection.clone(), UpcasterChain::new(&needed, &plugins.upcasters, deadline, KeepsFailing::NEVER)?);
         }
         let upcasters = chains.get_mut(&projection).expect("made above");

@@ -190,7 +190,6 @@ impl Swapper {
 
     /// Says that the upcasters in the directory differ from those in effect, and why they stay.
     fn keep_upcasters(&self, found: &[Arc<UpcasterPlugin>], why: &str, report: &mut ReloadReport) {
-        let digests = |set: &[Arc<UpcasterPlugin>]| set.iter().map(|u| u.digest.clone()).collect::<Vec<_>>();
         if digests(&self.upcasters.current().1) != digests(found) {
             report.unchanged.push(format!("upcasters: the directory's differ from those in effect, which stay: {why}"));
         }
@@ -200,7 +199,6 @@ impl Swapper {
     /// projection's chain can be made of it; otherwise the set in effect stays.
     fn change_upcasters(&self, new: Vec<Arc<UpcasterPlugin>>, report: &mut ReloadReport) {
         let (_, old) = self.upcasters.current();
-        let digests = |set: &[Arc<UpcasterPlugin>]| set.iter().map(|u| u.digest.clone()).collect::<Vec<_>>();
         if digests(&old) == digests(&new) {
             return;
         }
@@ -286,4 +284,9 @@ impl Swapper {
             })
             .collect()
     }
+}
+
+/// What tells two sets of upcasters apart: their components' digests, in order.
+fn digests(set: &[Arc<UpcasterPlugin>]) -> Vec<Vec<u8>> {
+    set.iter().map(|u| u.digest.clone()).collect()
 }
